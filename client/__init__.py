@@ -1,0 +1,1 @@
+"""The lab side: consortium set-up, inputs, sync engine and outputs."""

@@ -1,0 +1,1 @@
+"""The pure cryptographic core: no grpc, no redis, no files."""

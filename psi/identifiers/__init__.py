@@ -1,0 +1,1 @@
+"""Canonicalisation of identifiers, one module per input kind."""

@@ -1,0 +1,1 @@
+"""The coordinator: gRPC servicer, authorisation, escrow and store."""

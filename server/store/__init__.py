@@ -1,0 +1,1 @@
+"""Coordinator state: small metadata and chunked blobs."""
