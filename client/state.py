@@ -1,0 +1,190 @@
+"""The lab's local state: its seed, a lock, and a cache of crypto work.
+
+Lives in the lab directory: ``seed.key`` (the blinding seed, made here on
+first use, mode 0600, never sent anywhere), ``state.lock`` (held for the
+whole of a sync, so two syncs of one lab cannot overlap) and
+``state.sqlite3``. The database caches work only: blinded uploads, the
+tokens computed over each peer's upload, and matched positions. What has
+been uploaded or evaluated is always asked of the coordinator.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+
+from labmatch.psi.errors import LabmatchError
+from labmatch.psi.keys import SEED_BYTES, new_seed
+
+__all__ = ["StateError", "LabState", "CachedUpload"]
+
+SEED_FILE = "seed.key"
+LOCK_FILE = "state.lock"
+DB_FILE = "state.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS uploads (
+    epoch TEXT, kind TEXT, items_digest BLOB, upload_digest BLOB,
+    elements BLOB, item_order BLOB, PRIMARY KEY (epoch, kind));
+CREATE TABLE IF NOT EXISTS tables (
+    epoch TEXT, kind TEXT, peer TEXT, upload_digest BLOB, tokens BLOB,
+    PRIMARY KEY (epoch, kind, peer, upload_digest));
+CREATE TABLE IF NOT EXISTS results (
+    epoch TEXT, kind TEXT, peer TEXT, own_digest BLOB, peer_digest BLOB,
+    positions BLOB, PRIMARY KEY (epoch, kind, peer, own_digest, peer_digest));
+"""
+
+
+class StateError(LabmatchError):
+    """The lab directory's state cannot be used (locked, unreadable)."""
+
+
+@dataclass(frozen=True)
+class CachedUpload:
+    items_digest: bytes
+    upload_digest: bytes
+    elements: list[bytes]       # sorted blinded elements
+    order: list[int]            # order[i] = item index of elements[i]
+
+
+def _pack_indexes(values: list[int]) -> bytes:
+    return array("I", values).tobytes()
+
+
+def _unpack_indexes(data: bytes) -> list[int]:
+    out = array("I")
+    out.frombytes(data)
+    return out.tolist()
+
+
+def _split(data: bytes, size: int) -> list[bytes]:
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+class LabState:
+    """Open with ``with LabState(directory) as state:``; holds the lock."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self._lock_fd: int | None = None
+        self._db: sqlite3.Connection | None = None
+
+    def __enter__(self) -> LabState:
+        self._lock()
+        try:
+            path = self.directory / DB_FILE
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+            self._db = sqlite3.connect(path)
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            self._unlock()
+            raise StateError(f"{self.directory / DB_FILE}: cannot open "
+                             f"the lab state ({exc})") from None
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        self._unlock()
+
+    def _lock(self) -> None:
+        path = self.directory / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StateError(f"{path}: another sync of this lab is "
+                             f"running") from None
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StateError("lab state is not open")
+        return self._db
+
+    def seed(self) -> bytes:
+        """The lab's blinding seed, created (0600) on first use."""
+        path = self.directory / SEED_FILE
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            seed = path.read_bytes()
+            if len(seed) != SEED_BYTES:
+                raise StateError(f"{path}: the blinding seed is damaged "
+                                 f"(wrong length)") from None
+            return seed
+        seed = new_seed()
+        try:
+            os.write(fd, seed)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return seed
+
+    # -- cached uploads -------------------------------------------------
+
+    def upload(self, epoch: str, kind: str) -> CachedUpload | None:
+        row = self.db.execute(
+            "SELECT items_digest, upload_digest, elements, item_order "
+            "FROM uploads WHERE epoch = ? AND kind = ?",
+            (epoch, kind)).fetchone()
+        if row is None:
+            return None
+        return CachedUpload(row[0], row[1], _split(row[2], 32),
+                            _unpack_indexes(row[3]))
+
+    def save_upload(self, epoch: str, kind: str, up: CachedUpload) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, ?, ?, ?)",
+                (epoch, kind, up.items_digest, up.upload_digest,
+                 b"".join(up.elements), _pack_indexes(up.order)))
+
+    # -- token tables over peers' uploads -------------------------------
+
+    def table(self, epoch: str, kind: str, peer: str,
+              upload_digest: bytes) -> list[bytes] | None:
+        row = self.db.execute(
+            "SELECT tokens FROM tables WHERE epoch = ? AND kind = ? "
+            "AND peer = ? AND upload_digest = ?",
+            (epoch, kind, peer, upload_digest)).fetchone()
+        return None if row is None else _split(row[0], 16)
+
+    def save_table(self, epoch: str, kind: str, peer: str,
+                   upload_digest: bytes, tokens: list[bytes]) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO tables VALUES (?, ?, ?, ?, ?)",
+                (epoch, kind, peer, upload_digest, b"".join(tokens)))
+
+    # -- matched positions ----------------------------------------------
+
+    def result(self, epoch: str, kind: str, peer: str, own_digest: bytes,
+               peer_digest: bytes) -> list[int] | None:
+        row = self.db.execute(
+            "SELECT positions FROM results WHERE epoch = ? AND kind = ? "
+            "AND peer = ? AND own_digest = ? AND peer_digest = ?",
+            (epoch, kind, peer, own_digest, peer_digest)).fetchone()
+        return None if row is None else _unpack_indexes(row[0])
+
+    def save_result(self, epoch: str, kind: str, peer: str,
+                    own_digest: bytes, peer_digest: bytes,
+                    positions: list[int]) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
+                (epoch, kind, peer, own_digest, peer_digest,
+                 _pack_indexes(positions)))
