@@ -92,7 +92,8 @@ def core_round(msgs_a: list[bytes], msgs_b: list[bytes]) -> float:
                        evaluator="b", owner="a", upload_digest=bytes(32),
                        count=len(for_a))
     sealed = seal_tokens(bytes(sk_a.public_key), ctx, for_a)
-    opener = TokenListOpener(sk_a, ctx, sealed.sealed_key, sealed.header)
+    opener = TokenListOpener(sk_a, ctx, sealed.sealed_key, sealed.header,
+                             count=len(for_a))
     received = []
     for chunk in sealed.chunks:
         received += opener.open_chunk(chunk)

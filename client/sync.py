@@ -342,7 +342,8 @@ class SyncEngine:
                         or m.evaluator != peer or m.owner != self.lab):
                     raise SealError("sealed token list does not open")
                 opener = TokenListOpener(self._sealing_key, context,
-                                         m.sealed_key, m.stream_header)
+                                         m.sealed_key, m.stream_header,
+                                         count=count)
                 continue
             received.extend(opener.open_chunk(part.chunk.ciphertext))
             if len(received) > count:

@@ -8,6 +8,7 @@ canonicalisation version, so a rule change never matches old tokens.
 from __future__ import annotations
 
 import hashlib
+import re
 
 from . import group
 
@@ -26,6 +27,7 @@ SUITE_H2G = "ristretto255_XMD:SHA-512_R255MAP_RO_"
 DST_PREFIX = f"LABMATCH-V{PROTOCOL_VERSION}-{SUITE}-{SUITE_H2G}"
 MAX_DST_BYTES = 255
 
+_CONSORTIUM_ID = re.compile(r"[0-9a-f]{16}")
 _B_IN_BYTES = 64    # SHA-512 output size
 _R_IN_BYTES = 128   # SHA-512 block size
 
@@ -59,8 +61,9 @@ def hash_to_group(msg: bytes, dst: bytes) -> bytes:
 
 def kind_dst(consortium_id: str, kind: str) -> bytes:
     """The DST for one match kind inside one consortium."""
-    if not consortium_id or not kind:
-        raise ValueError("consortium id and kind code must be non-empty")
+    if not _CONSORTIUM_ID.fullmatch(consortium_id) or not kind:
+        raise ValueError("consortium id must be 16 lowercase hex "
+                         "characters and the kind code non-empty")
     dst = f"{DST_PREFIX}-{consortium_id}-{kind}".encode("ascii")
     if len(dst) > MAX_DST_BYTES:
         raise ValueError("DST longer than 255 bytes")

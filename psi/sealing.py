@@ -86,11 +86,17 @@ def seal_tokens(owner_public_key: bytes, context: bytes,
 
 
 class TokenListOpener:
-    """Opens a sealed list chunk by chunk; any failure is one SealError."""
+    """Opens a sealed list chunk by chunk; any failure is one SealError.
+
+    ``count`` is the number of tokens the list must hold (the owner's
+    upload size); more, or fewer by the FINAL chunk, fails to open.
+    """
 
     def __init__(self, owner_private_key: PrivateKey, context: bytes,
-                 sealed_key: bytes, header: bytes) -> None:
+                 sealed_key: bytes, header: bytes, *, count: int) -> None:
         self._context = context
+        self._count = count
+        self._opened = 0
         self._next = 0
         self._done = False
         try:
@@ -112,6 +118,9 @@ class TokenListOpener:
             raise SealError("sealed token list does not open") from None
         if len(plain) % TOKEN_BYTES:
             raise SealError("sealed token list does not open")
+        self._opened += len(plain) // TOKEN_BYTES
+        if self._opened > self._count:
+            raise SealError("sealed token list does not open")
         self._next += 1
         self._done = tag == _TAG_FINAL
 
@@ -119,6 +128,6 @@ class TokenListOpener:
                 for i in range(0, len(plain), TOKEN_BYTES)]
 
     def finish(self) -> None:
-        """Raise unless the FINAL chunk was seen (no truncation)."""
-        if not self._done:
+        """Raise unless the FINAL chunk was seen and the count is whole."""
+        if not self._done or self._opened != self._count:
             raise SealError("sealed token list does not open")

@@ -180,10 +180,6 @@ class TestKindDst:
         with pytest.raises(ValueError):
             hashing.kind_dst(CONSORTIUM, "ip4.adr\u00e9.c1")
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "FINDING: kind_dst joins consortium id and kind with '-' and does "
-        "not check the id format, so ('ab-cd', 'x') and ('ab', 'cd-x') "
-        "share a DST; only Consortium validation keeps ids 16 hex chars"))
     def test_kind_dst_ambiguous_split_distinct_or_refused(self):
         """Two different (consortium id, kind) pairs never share a DST."""
         try:

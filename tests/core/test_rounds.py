@@ -63,7 +63,8 @@ def sealed_round_trip(tokens: list[bytes], *, evaluator: str, owner: str,
     sealed = sealing.seal_tokens(bytes(SEALING_KEYS[owner].public_key), ctx,
                                  tokens)
     opener = sealing.TokenListOpener(SEALING_KEYS[owner], ctx,
-                                     sealed.sealed_key, sealed.header)
+                                     sealed.sealed_key, sealed.header,
+                                     count=len(upload))
     received: list[bytes] = []
     for chunk in sealed.chunks:
         received.extend(opener.open_chunk(chunk))
