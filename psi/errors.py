@@ -11,6 +11,7 @@ __all__ = [
     "LabmatchError",
     "InvalidElement",
     "SealError",
+    "BadSignature",
     "IdentifierRefused",
     "ConsortiumError",
 ]
@@ -28,6 +29,10 @@ class InvalidElement(LabmatchError, ValueError):
 class SealError(LabmatchError):
     """A sealed token list did not open: wrong key, tampering, truncation
     or a header that does not match. Deliberately says no more."""
+
+
+class BadSignature(LabmatchError):
+    """A signature or signed header did not verify. Says no more."""
 
 
 class IdentifierRefused(LabmatchError, ValueError):
