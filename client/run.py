@@ -115,8 +115,10 @@ async def _sync(options: SyncOptions, creds, rows: list[InputRow],
                 ca_cert=creds.ca_cert) as client:
             engine = SyncEngine(
                 lab=creds.name, consortium=creds.consortium,
+                signing_key=creds.signing_key,
                 sealing_key=creds.sealing_key, state=state, client=client,
-                epoch=summary.epoch, progress=progress)
+                epoch=summary.epoch, progress=progress,
+                kinds=match_kinds(creds.consortium.kinds))
             engine.prepare(items)
             await run_passes(engine, options.wait)
     match_rows = engine.match_rows(rows, items)

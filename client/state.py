@@ -25,10 +25,15 @@ SEED_FILE = "seed.key"
 LOCK_FILE = "state.lock"
 DB_FILE = "state.sqlite3"
 
+# The database is a cache: when its layout changes it is emptied and
+# rebuilt, never migrated.
+SCHEMA_VERSION = 2
+_CACHE_TABLES = ("uploads", "tables", "results")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploads (
-    epoch TEXT, kind TEXT, items_digest BLOB, upload_digest BLOB,
-    elements BLOB, item_order BLOB, PRIMARY KEY (epoch, kind));
+    epoch TEXT, kind TEXT, items_digest BLOB, merkle_root BLOB,
+    elements BLOB, item_order BLOB, signed_manifest BLOB,
+    PRIMARY KEY (epoch, kind));
 CREATE TABLE IF NOT EXISTS tables (
     epoch TEXT, kind TEXT, peer TEXT, upload_digest BLOB, tokens BLOB,
     PRIMARY KEY (epoch, kind, peer, upload_digest));
@@ -42,20 +47,24 @@ class StateError(LabmatchError):
     """The lab directory's state cannot be used (locked, unreadable)."""
 
 
+PADDING = -1
+
+
 @dataclass(frozen=True)
 class CachedUpload:
     items_digest: bytes
-    upload_digest: bytes
-    elements: list[bytes]       # sorted blinded elements
-    order: list[int]            # order[i] = item index of elements[i]
+    merkle_root: bytes
+    elements: list[bytes]       # sorted blinded elements, padding included
+    order: list[int]            # item index of elements[i], or PADDING
+    signed_manifest: bytes = b""  # the last manifest signed for it
 
 
 def _pack_indexes(values: list[int]) -> bytes:
-    return array("I", values).tobytes()
+    return array("i", values).tobytes()
 
 
 def _unpack_indexes(data: bytes) -> list[int]:
-    out = array("I")
+    out = array("i")
     out.frombytes(data)
     return out.tolist()
 
@@ -79,12 +88,22 @@ class LabState:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             os.close(fd)
             self._db = sqlite3.connect(path)
-            self._db.executescript(_SCHEMA)
+            self._migrate(self._db)
         except (OSError, sqlite3.Error) as exc:
             self._unlock()
             raise StateError(f"{self.directory / DB_FILE}: cannot open "
                              f"the lab state ({exc})") from None
         return self
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            with db:
+                for table in _CACHE_TABLES:
+                    db.execute(f"DROP TABLE IF EXISTS {table}")
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.executescript(_SCHEMA)
 
     def __exit__(self, *exc_info) -> None:
         if self._db is not None:
@@ -138,20 +157,29 @@ class LabState:
 
     def upload(self, epoch: str, kind: str) -> CachedUpload | None:
         row = self.db.execute(
-            "SELECT items_digest, upload_digest, elements, item_order "
-            "FROM uploads WHERE epoch = ? AND kind = ?",
+            "SELECT items_digest, merkle_root, elements, item_order, "
+            "signed_manifest FROM uploads WHERE epoch = ? AND kind = ?",
             (epoch, kind)).fetchone()
         if row is None:
             return None
         return CachedUpload(row[0], row[1], _split(row[2], 32),
-                            _unpack_indexes(row[3]))
+                            _unpack_indexes(row[3]), row[4] or b"")
 
     def save_upload(self, epoch: str, kind: str, up: CachedUpload) -> None:
         with self.db:
             self.db.execute(
-                "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, ?, ?, ?)",
-                (epoch, kind, up.items_digest, up.upload_digest,
-                 b"".join(up.elements), _pack_indexes(up.order)))
+                "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (epoch, kind, up.items_digest, up.merkle_root,
+                 b"".join(up.elements), _pack_indexes(up.order),
+                 up.signed_manifest))
+
+    def save_signed_manifest(self, epoch: str, kind: str,
+                             signed: bytes) -> None:
+        """Keep the manifest so an interrupted upload can resume."""
+        with self.db:
+            self.db.execute(
+                "UPDATE uploads SET signed_manifest = ? WHERE epoch = ? "
+                "AND kind = ?", (signed, epoch, kind))
 
     # -- token tables over peers' uploads -------------------------------
 
@@ -162,6 +190,13 @@ class LabState:
             "AND peer = ? AND upload_digest = ?",
             (epoch, kind, peer, upload_digest)).fetchone()
         return None if row is None else _split(row[0], 16)
+
+    def table_digests(self, epoch: str, kind: str, peer: str) -> list[bytes]:
+        """Digests of every upload of ``peer`` this lab has evaluated."""
+        rows = self.db.execute(
+            "SELECT upload_digest FROM tables WHERE epoch = ? AND kind = ? "
+            "AND peer = ?", (epoch, kind, peer)).fetchall()
+        return [row[0] for row in rows]
 
     def save_table(self, epoch: str, kind: str, peer: str,
                    upload_digest: bytes, tokens: list[bytes]) -> None:

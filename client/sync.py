@@ -1,21 +1,27 @@
-"""One lab's sync: upload, evaluate peers, collect matches, write output.
+"""One lab's sync: commit, upload, evaluate peers, collect matches.
 
-A pass does all the work available at that moment, in this order, for
-every match kind the consortium enables:
+A pass does all the work available at that moment, for every match kind
+the consortium enables:
 
-1. blind the lab's own canonical items (cached in the lab state) and
-   upload them unless the coordinator already holds that exact upload;
-2. for each peer upload present, compute the pair-labelled tokens over it
-   (cached), and unless the coordinator says this lab has already done so,
-   seal them to the peer and submit them;
-3. for each pair the escrow has released, fetch the peer's sealed tokens
-   over this lab's upload, open them and match them against this lab's
-   own tokens over the peer's upload.
+1. publish this lab's signed key commitment (``k·G``) for the kind;
+2. blind the lab's canonical items, pad them to a size class, sort, and
+   upload them with a signed manifest (chunk digests, Merkle root, the
+   commitment's digest) unless the coordinator already holds that upload;
+   an interrupted upload resumes from the chunks the coordinator lacks;
+3. for each peer upload present, verify the peer's signed commitment and
+   manifest with the peer's pinned key, check the size against the
+   budget, download and check every chunk, compute the pair-labelled
+   tokens over it (cached), and unless already done, seal them to the
+   peer and submit them with a signed manifest;
+4. for each pair the escrow has released, fetch the peer's sealed tokens
+   over this lab's upload, verify the peer's signed manifest, open the
+   list and match it against this lab's own tokens over the peer's
+   upload; padding positions never count.
 
-With ``wait`` the engine repeats passes every POLL_SECONDS until every
-pair and kind is complete or the time runs out. The coordinator is asked,
-every pass, what has been uploaded and evaluated; the local state only
-saves crypto work.
+Anything a peer sent that fails a check is refused for that pair only,
+with a reason a human can act on (``PairState.problem``); the rest of
+the sync goes on. With ``wait`` the engine repeats passes every
+POLL_SECONDS until every pair and kind is complete or time runs out.
 """
 from __future__ import annotations
 
@@ -28,40 +34,47 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from nacl.public import PrivateKey
+from nacl.signing import SigningKey
 
+from labmatch import wire
 from labmatch._proto import coordinator_pb2 as pb
 from labmatch.psi.errors import InvalidElement, LabmatchError, SealError
-from labmatch.psi.hashing import PROTOCOL_VERSION, SUITE, HashToGroup
-from labmatch.psi.identifiers import match_kinds
+from labmatch.psi.hashing import HashToGroup
 from labmatch.psi.keys import EpochKey
 from labmatch.psi.manifest import (
     ELEMENTS_PER_CHUNK,
     MAX_UPLOAD_ELEMENTS,
-    EvaluationDigest,
-    UploadDigest,
     chunk_elements,
     split_elements,
 )
-from labmatch.psi.rounds import blind_upload, evaluate_upload, match_positions
+from labmatch.psi.merkle import merkle_root
+from labmatch.psi.padding import padded_size, padding_elements
+from labmatch.psi.rounds import evaluate_upload, match_positions
 from labmatch.psi.sealing import TokenListOpener, list_context, seal_tokens
 from labmatch.psi.tokens import TokenLabel
 
 from .inputs import InputRow
 from .outputs import MatchRow
 from .progress import Progress
-from .state import CachedUpload, LabState
+from .state import PADDING, CachedUpload, LabState
 from .transport import CoordinatorClient
 
-__all__ = ["SyncError", "KindItems", "SyncEngine", "POLL_SECONDS"]
+__all__ = ["SyncError", "KindItems", "SyncEngine", "POLL_SECONDS",
+           "group_items", "run_passes"]
 
 log = logging.getLogger("labmatch.client.sync")
 
 POLL_SECONDS = 3.0
 HASH_BATCH = 4096
+UPLOAD_ATTEMPTS = 3
 
 
 class SyncError(LabmatchError):
     """The sync cannot go on (for example, the input changed mid-epoch)."""
+
+
+class PeerRefused(LabmatchError):
+    """Something a peer sent failed a check; the pair is left incomplete."""
 
 
 @dataclass
@@ -111,14 +124,20 @@ class PairState:
     problem: str = ""
 
 
+def _idempotency_key(signed: pb.SignedMessage) -> str:
+    return hashlib.sha256(signed.payload).hexdigest()[:32]
+
+
 class SyncEngine:
-    def __init__(self, *, lab: str, consortium, sealing_key: PrivateKey,
-                 state: LabState, client: CoordinatorClient, epoch: str,
-                 progress: Progress) -> None:
+    def __init__(self, *, lab: str, consortium, signing_key: SigningKey,
+                 sealing_key: PrivateKey, state: LabState,
+                 client: CoordinatorClient, epoch: str,
+                 progress: Progress, kinds: Sequence[str]) -> None:
         self.lab = lab
         self.consortium = consortium
         self.peers = consortium.peers(lab)
-        self.kinds = match_kinds(consortium.kinds)
+        self.kinds = tuple(kinds)
+        self._signing_key = signing_key
         self._sealing_key = sealing_key
         self._state = state
         self._client = client
@@ -130,23 +149,34 @@ class SyncEngine:
             (kind, peer): PairState()
             for kind in self.kinds for peer in self.peers}
 
+    @property
+    def _cid(self) -> str:
+        return self.consortium.consortium_id
+
     def _key(self, kind: str) -> EpochKey:
-        return EpochKey.derive(
-            self._seed, consortium_id=self.consortium.consortium_id,
-            lab=self.lab, epoch=self.epoch, kind=kind)
+        return EpochKey.derive(self._seed, consortium_id=self._cid,
+                               lab=self.lab, epoch=self.epoch, kind=kind)
 
     def _label(self, kind: str, peer: str) -> TokenLabel:
-        return TokenLabel(consortium_id=self.consortium.consortium_id,
-                          lab_a=self.lab, lab_b=peer, epoch=self.epoch,
-                          kind=kind)
+        return TokenLabel(consortium_id=self._cid, lab_a=self.lab,
+                          lab_b=peer, epoch=self.epoch, kind=kind)
 
-    # -- step 0: this lab's blinded uploads -----------------------------
+    def _header(self, kind: str, recipient: str = "") -> pb.Header:
+        return wire.new_header(consortium_id=self._cid, sender=self.lab,
+                               epoch=self.epoch, kind=kind,
+                               recipient=recipient)
+
+    def _expect(self, kind: str, sender: str, recipient: str):
+        return wire.Expect(self._cid, epoch=self.epoch, kind=kind,
+                           sender=sender, recipient=recipient)
+
+    # -- step 0: this lab's blinded, padded uploads ---------------------
 
     def prepare(self, items: dict[str, KindItems]) -> None:
         """Blind each kind's items, or take them from the cache."""
         for kind in self.kinds:
             kind_items = items[kind]
-            if len(kind_items.messages) > MAX_UPLOAD_ELEMENTS:
+            if padded_size(len(kind_items.messages)) > MAX_UPLOAD_ELEMENTS:
                 raise SyncError(
                     f"{len(kind_items.messages)} distinct {kind} items is "
                     f"over the limit of {MAX_UPLOAD_ELEMENTS} per epoch")
@@ -166,134 +196,250 @@ class SyncEngine:
     def _blind(self, kind: str, kind_items: KindItems,
                items_digest: bytes) -> CachedUpload:
         key = self._key(kind)
-        h2g = HashToGroup(self.consortium.consortium_id, kind)
+        h2g = HashToGroup(self._cid, kind)
         total = len(kind_items.messages)
-        hashed: list[bytes] = []
+        blinded: list[bytes] = []
         for start in range(0, total, HASH_BATCH):
             batch = kind_items.messages[start:start + HASH_BATCH]
-            hashed.extend(h2g(m) for m in batch)
-            self._progress.update(f"blinding {kind}", len(hashed), total)
-        elements, order = blind_upload(key, lambda e: e, hashed)
-        digest = UploadDigest(
-            consortium_id=self.consortium.consortium_id, epoch=self.epoch,
-            kind=kind, owner=self.lab, count=total)
-        for chunk in split_elements(elements):
-            digest.update(chunk)
+            blinded.extend(key.multiply(h2g(m)) for m in batch)
+            self._progress.update(f"blinding {kind}", len(blinded), total)
+        padding = padding_elements(
+            self._seed, consortium_id=self._cid, lab=self.lab,
+            epoch=self.epoch, kind=kind, count=padded_size(total) - total)
+        everything = blinded + padding
+        order = sorted(range(len(everything)), key=everything.__getitem__)
+        elements = [everything[i] for i in order]
+        order = [i if i < total else PADDING for i in order]
+        digests = [hashlib.sha256(c).digest()
+                   for c in split_elements(elements)]
 
-        return CachedUpload(items_digest, digest.digest(), elements, order)
+        return CachedUpload(items_digest, merkle_root(digests), elements,
+                            order)
 
     # -- a pass ---------------------------------------------------------
 
     async def run_pass(self) -> None:
         status = await self._client.round(self.epoch)
-        for kind_status in status.kinds:
-            if kind_status.kind in self.uploads:
-                await self._ensure_uploaded(kind_status)
-        for kind_status in status.kinds:
-            for peer_status in kind_status.peers:
-                await self._evaluate_peer(kind_status.kind, peer_status)
+        for ks in status.kinds:
+            if ks.kind in self.uploads:
+                await self._ensure_committed(ks)
         status = await self._client.round(self.epoch)
-        for kind_status in status.kinds:
-            for peer_status in kind_status.peers:
-                await self._collect(kind_status, peer_status)
+        for ks in status.kinds:
+            if ks.kind in self.uploads:
+                await self._ensure_uploaded(ks)
+        for ks in status.kinds:
+            if ks.kind not in self.uploads:
+                continue
+            for ps in ks.peers:
+                await self._for_pair(ks.kind, ps.peer,
+                                     self._evaluate_peer(ks, ps))
+        status = await self._client.round(self.epoch)
+        for ks in status.kinds:
+            if ks.kind not in self.uploads:
+                continue
+            for ps in ks.peers:
+                await self._for_pair(ks.kind, ps.peer, self._collect(ks, ps))
+
+    async def _for_pair(self, kind: str, peer: str, work) -> None:
+        pair = self.pairs[(kind, peer)]
+        try:
+            await work
+        except PeerRefused as exc:
+            pair.problem = str(exc)
+            log.warning("pair.refused peer=%s kind=%s", peer, kind)
 
     def complete(self) -> bool:
         return all(p.complete for p in self.pairs.values())
 
+    # -- key commitment -------------------------------------------------
+
+    async def _ensure_committed(self, ks: pb.KindStatus) -> None:
+        public_key = self._key(ks.kind).public_key()
+        if ks.HasField("own_key_commit"):
+            own = pb.KeyCommit.FromString(ks.own_key_commit.payload)
+            if own.public_key != public_key:
+                raise SyncError(f"the coordinator holds another key "
+                                f"commitment of this lab for {ks.kind}")
+            return
+        commit = pb.KeyCommit(header=self._header(ks.kind),
+                              public_key=public_key)
+        signed = wire.sign_message(self._signing_key, commit)
+        await self._client.publish_key_commit(signed,
+                                              _idempotency_key(signed))
+
+    # -- upload ---------------------------------------------------------
+
     async def _ensure_uploaded(self, ks: pb.KindStatus) -> None:
         up = self.uploads[ks.kind]
         if ks.HasField("own_upload"):
-            if ks.own_upload.digest != up.upload_digest:
+            own = pb.UploadManifest.FromString(ks.own_upload.payload)
+            if own.merkle_root != up.merkle_root:
                 raise SyncError(
                     f"the coordinator holds a different {ks.kind} upload "
                     f"from this lab for epoch {self.epoch}; changing the "
                     f"input within an epoch is not supported yet")
             return
+        signed = self._upload_manifest(ks, up)
+        chunks = split_elements(up.elements)
+        todo = list(range(len(chunks)))
+        self._progress.note(f"uploading {ks.kind}: {len(up.elements)} "
+                            f"elements (padded)")
+        for _ in range(UPLOAD_ATTEMPTS):
+            receipt = await self._client.upload(
+                signed, _idempotency_key(signed),
+                ((i, chunks[i]) for i in todo), ks.kind)
+            if receipt.complete:
+                return
+            todo = list(receipt.missing)
+        raise SyncError(f"upload of {ks.kind} still misses chunks after "
+                        f"{UPLOAD_ATTEMPTS} attempts")
+
+    def _upload_manifest(self, ks: pb.KindStatus,
+                         up: CachedUpload) -> pb.SignedMessage:
+        """The cached signed manifest if still valid (resume), else new."""
+        commit_digest = wire.payload_digest(ks.own_key_commit)
+        if up.signed_manifest:
+            cached = pb.SignedMessage.FromString(up.signed_manifest)
+            try:
+                m = wire.open_message(
+                    cached, pb.UploadManifest,
+                    bytes(self._signing_key.verify_key),
+                    self._expect(ks.kind, self.lab, ""))
+                if (m.merkle_root == up.merkle_root
+                        and m.key_commit_digest == commit_digest):
+                    return cached
+            except wire.WireError:
+                pass
+        chunks = split_elements(up.elements)
+        digests = [hashlib.sha256(c).digest() for c in chunks]
         manifest = pb.UploadManifest(
-            version=PROTOCOL_VERSION, suite=SUITE, epoch=self.epoch,
-            kind=ks.kind, count=len(up.elements),
-            chunk_count=-(-len(up.elements) // ELEMENTS_PER_CHUNK),
-            digest=up.upload_digest)
-        self._progress.note(f"uploading {ks.kind}: {len(up.elements)} items")
-        await self._client.upload(manifest, split_elements(up.elements))
+            header=self._header(ks.kind), count=len(up.elements),
+            chunk_count=len(chunks), chunk_digests=digests,
+            merkle_root=up.merkle_root, key_commit_digest=commit_digest)
+        signed = wire.sign_message(self._signing_key, manifest)
+        self._state.save_signed_manifest(
+            self.epoch, ks.kind, signed.SerializeToString())
+
+        return signed
 
     # -- evaluating a peer's upload -------------------------------------
 
-    async def _evaluate_peer(self, kind: str, ps: pb.PeerStatus) -> None:
+    def _peer_manifest(self, kind: str, ps: pb.PeerStatus):
+        """The peer's verified upload manifest, or PeerRefused."""
+        peer = ps.peer
+        keys = self.consortium.labs[peer]
+        expect = self._expect(kind, peer, "")
+        if not ps.HasField("key_commit"):
+            raise PeerRefused(f"refused {peer}'s {kind} upload: no key "
+                              f"commitment was published")
+        try:
+            wire.open_message(ps.key_commit, pb.KeyCommit,
+                              keys.signing_key, expect)
+            m = wire.open_message(ps.upload, pb.UploadManifest,
+                                  keys.signing_key, expect)
+        except wire.WireError as exc:
+            raise PeerRefused(f"refused {peer}'s {kind} upload: {exc}") \
+                from None
+        if m.key_commit_digest != wire.payload_digest(ps.key_commit):
+            raise PeerRefused(f"refused {peer}'s {kind} upload: it cites "
+                              f"another key commitment")
+        budget = self.consortium.budget(kind)
+        if m.count > budget:
+            raise PeerRefused(
+                f"refused {peer}'s {kind} upload: {m.count} items is over "
+                f"the budget of {budget} per peer per epoch")
+        if (len(m.chunk_digests) != m.chunk_count
+                or merkle_root(list(m.chunk_digests)) != m.merkle_root):
+            raise PeerRefused(f"refused {peer}'s {kind} upload: its chunk "
+                              f"digests do not match its Merkle root")
+        return m
+
+    async def _evaluate_peer(self, ks: pb.KindStatus,
+                             ps: pb.PeerStatus) -> None:
         if not ps.HasField("upload"):
             return
-        pair = self.pairs[(kind, ps.peer)]
-        tokens = await self._table(kind, ps.peer, ps.upload, pair)
-        if tokens is None or ps.evaluated_by_me:
-            return
-        await self._submit(kind, ps.peer, ps.upload, tokens)
+        kind, peer = ks.kind, ps.peer
+        m = self._peer_manifest(kind, ps)
+        digest = wire.payload_digest(ps.upload)
+        tokens = await self._table(kind, peer, m, ps.upload, digest)
+        if not ps.evaluated_by_me:
+            await self._submit(kind, peer, digest, tokens)
 
-    async def _table(self, kind: str, peer: str,
-                     upload: pb.UploadManifest,
-                     pair: PairState) -> list[bytes] | None:
+    async def _table(self, kind: str, peer: str, m: pb.UploadManifest,
+                     signed: pb.SignedMessage, digest: bytes) -> list[bytes]:
         """This lab's tokens over the peer's upload (cached)."""
-        cached = self._state.table(self.epoch, kind, peer, upload.digest)
+        cached = self._state.table(self.epoch, kind, peer, digest)
         if cached is not None:
             return cached
+        if self._state.table_digests(self.epoch, kind, peer):
+            raise PeerRefused(
+                f"refused {peer}'s second, different {kind} upload in "
+                f"epoch {self.epoch}: one upload per peer per epoch is "
+                f"evaluated (budget)")
+        elements = await self._download(kind, peer, m, signed)
+        self._progress.note(f"evaluating {peer}'s {kind}: "
+                            f"{len(elements)} elements")
         try:
-            elements = await self._download(kind, peer, upload)
-            self._progress.note(
-                f"evaluating {peer}'s {kind}: {len(elements)} items")
             tokens = evaluate_upload(self._key(kind),
                                      self._label(kind, peer), elements)
         except InvalidElement:
-            pair.problem = (f"refused {peer}'s {kind} upload: it holds "
-                            f"invalid, repeated or unsorted elements")
-            log.warning("evaluate.refused peer=%s kind=%s", peer, kind)
-            return None
-        self._state.save_table(self.epoch, kind, peer, upload.digest, tokens)
+            raise PeerRefused(f"refused {peer}'s {kind} upload: it holds "
+                              f"invalid, repeated or unsorted elements") \
+                from None
+        self._state.save_table(self.epoch, kind, peer, digest, tokens)
 
         return tokens
 
-    async def _download(self, kind: str, peer: str,
-                        expected: pb.UploadManifest) -> list[bytes]:
-        digest = UploadDigest(
-            consortium_id=self.consortium.consortium_id, epoch=self.epoch,
-            kind=kind, owner=peer, count=expected.count)
+    async def _download(self, kind: str, peer: str, m: pb.UploadManifest,
+                        signed: pb.SignedMessage) -> list[bytes]:
         elements: list[bytes] = []
-        manifest = None
+        index = -1
         async for part in self._client.download_upload(
                 self.epoch, kind, peer):
-            if manifest is None:
-                manifest = part.manifest
-                if (manifest.digest != expected.digest
-                        or manifest.owner != peer):
-                    raise InvalidElement("upload manifest mismatch")
+            if index < 0:
+                if part.manifest != signed:
+                    raise PeerRefused(f"refused {peer}'s {kind} upload: the "
+                                      f"download's manifest differs")
+                index = 0
                 continue
-            digest.update(part.chunk.elements)
-            elements.extend(chunk_elements(part.chunk.elements))
-            if len(elements) > expected.count:
-                raise InvalidElement("upload longer than its manifest")
-        if (len(elements) != expected.count
-                or digest.digest() != expected.digest):
-            raise InvalidElement("upload does not match its digest")
+            chunk = part.chunk
+            if (chunk.index != index or index >= m.chunk_count
+                    or hashlib.sha256(chunk.data).digest()
+                    != m.chunk_digests[index]):
+                raise PeerRefused(f"refused {peer}'s {kind} upload: chunk "
+                                  f"{index} does not match the signed "
+                                  f"manifest")
+            try:
+                elements.extend(chunk_elements(chunk.data))
+            except ValueError:
+                raise PeerRefused(f"refused {peer}'s {kind} upload: chunk "
+                                  f"{index} is ragged") from None
+            index += 1
+        if index != m.chunk_count or len(elements) != m.count:
+            raise PeerRefused(f"refused {peer}'s {kind} upload: truncated")
 
         return elements
 
-    async def _submit(self, kind: str, peer: str,
-                      upload: pb.UploadManifest, tokens: list[bytes]) -> None:
+    async def _submit(self, kind: str, peer: str, upload_digest: bytes,
+                      tokens: list[bytes]) -> None:
         context = list_context(
-            consortium_id=self.consortium.consortium_id, epoch=self.epoch,
-            kind=kind, evaluator=self.lab, owner=peer,
-            upload_digest=upload.digest, count=len(tokens))
-        sealed = seal_tokens(
-            self.consortium.labs[peer].sealing_key, context, tokens)
+            consortium_id=self._cid, epoch=self.epoch, kind=kind,
+            evaluator=self.lab, owner=peer, upload_digest=upload_digest,
+            count=len(tokens))
+        sealed = seal_tokens(self.consortium.labs[peer].sealing_key,
+                             context, tokens)
         chunks = list(sealed.chunks)
-        digest = EvaluationDigest(context, sealed.sealed_key, sealed.header)
-        for chunk in chunks:
-            digest.update(chunk)
+        digests = [hashlib.sha256(c).digest() for c in chunks]
         manifest = pb.EvaluationManifest(
-            version=PROTOCOL_VERSION, suite=SUITE, epoch=self.epoch,
-            kind=kind, owner=peer, upload_digest=upload.digest,
-            count=len(tokens), chunk_count=sealed.chunk_count,
-            sealed_key=sealed.sealed_key, stream_header=sealed.header,
-            digest=digest.digest())
-        await self._client.submit_evaluation(manifest, chunks)
+            header=self._header(kind, recipient=peer),
+            upload_digest=upload_digest, count=len(tokens),
+            chunk_count=sealed.chunk_count, chunk_digests=digests,
+            merkle_root=merkle_root(digests), sealed_key=sealed.sealed_key,
+            stream_header=sealed.header)
+        signed = wire.sign_message(self._signing_key, manifest)
+        await self._client.submit_evaluation(
+            signed, _idempotency_key(signed), chunks,
+            f"{peer}'s {kind} upload")
 
     # -- collecting released evaluations --------------------------------
 
@@ -303,61 +449,83 @@ class SyncEngine:
         if pair.complete or not ps.released or not ps.HasField("upload"):
             return
         own = self.uploads[kind]
+        peer_digest = wire.payload_digest(ps.upload)
         positions = self._state.result(self.epoch, kind, peer,
-                                       own.upload_digest, ps.upload.digest)
+                                       own.merkle_root, peer_digest)
         if positions is None:
-            table = self._state.table(self.epoch, kind, peer,
-                                      ps.upload.digest)
+            table = self._state.table(self.epoch, kind, peer, peer_digest)
             if table is None:
                 return
-            try:
-                received = await self._fetch(kind, peer, own)
-            except SealError:
-                pair.problem = (f"{peer}'s sealed {kind} token list did not "
-                                f"open or did not match this lab's upload")
-                log.warning("collect.refused peer=%s kind=%s", peer, kind)
-                return
+            received = await self._fetch(kind, peer, ks.own_upload, own)
             positions = match_positions(received, set(table))
-            self._state.save_result(self.epoch, kind, peer,
-                                    own.upload_digest, ps.upload.digest,
-                                    positions)
-        pair.matched_items = {own.order[p] for p in positions}
+            self._state.save_result(self.epoch, kind, peer, own.merkle_root,
+                                    peer_digest, positions)
+        pair.matched_items = {own.order[p] for p in positions
+                              if own.order[p] != PADDING}
         pair.complete = True
         pair.problem = ""
 
     async def _fetch(self, kind: str, peer: str,
+                     own_signed: pb.SignedMessage,
                      own: CachedUpload) -> list[bytes]:
         count = len(own.elements)
-        context = list_context(
-            consortium_id=self.consortium.consortium_id, epoch=self.epoch,
-            kind=kind, evaluator=peer, owner=self.lab,
-            upload_digest=own.upload_digest, count=count)
-        opener = None
+        own_digest = wire.payload_digest(own_signed)
+        refused = PeerRefused(f"refused {peer}'s token list for {kind}: it "
+                              f"does not verify or does not open")
+        opener = m = None
+        index = 0
         received: list[bytes] = []
         async for part in self._client.fetch_evaluation(
                 self.epoch, kind, peer):
-            if opener is None:
-                m = part.manifest
-                if (m.upload_digest != own.upload_digest or m.count != count
-                        or m.evaluator != peer or m.owner != self.lab):
-                    raise SealError("sealed token list does not open")
-                opener = TokenListOpener(self._sealing_key, context,
-                                         m.sealed_key, m.stream_header,
-                                         count=count)
+            if m is None:
+                try:
+                    m = wire.open_message(
+                        part.start.manifest, pb.EvaluationManifest,
+                        self.consortium.labs[peer].signing_key,
+                        self._expect(kind, peer, self.lab))
+                except wire.WireError as exc:
+                    raise PeerRefused(f"refused {peer}'s token list for "
+                                      f"{kind}: {exc}") from None
+                if (m.upload_digest != own_digest or m.count != count
+                        or len(m.chunk_digests) != m.chunk_count):
+                    raise refused
+                context = list_context(
+                    consortium_id=self._cid, epoch=self.epoch, kind=kind,
+                    evaluator=peer, owner=self.lab, upload_digest=own_digest,
+                    count=count)
+                try:
+                    opener = TokenListOpener(self._sealing_key, context,
+                                             m.sealed_key, m.stream_header,
+                                             count=count)
+                except SealError:
+                    raise refused from None
                 continue
-            received.extend(opener.open_chunk(part.chunk.ciphertext))
-            if len(received) > count:
-                raise SealError("sealed token list does not open")
-        if opener is None or len(received) != count:
-            raise SealError("sealed token list does not open")
-        opener.finish()
+            data = part.chunk.data
+            if (part.chunk.index != index or index >= m.chunk_count
+                    or hashlib.sha256(data).digest()
+                    != m.chunk_digests[index]):
+                raise refused
+            try:
+                received.extend(opener.open_chunk(data))
+            except SealError:
+                raise refused from None
+            index += 1
+        try:
+            if opener is None:
+                raise SealError("nothing received")
+            opener.finish()
+        except SealError:
+            raise refused from None
 
         return received
 
     # -- results --------------------------------------------------------
 
     def match_rows(self, rows: Sequence[InputRow],
-                   items: dict[str, KindItems]) -> list[MatchRow]:
+                   items: dict[str, KindItems],
+                   level_order: Sequence[str] = ("exact",),
+                   redacted_kinds: frozenset[str] = frozenset(),
+                   ) -> list[MatchRow]:
         """One row per input row and level where some peer holds it."""
         peers_of: dict[tuple[int, str], set[str]] = defaultdict(set)
         for (kind, peer), pair in self.pairs.items():
@@ -366,10 +534,15 @@ class SyncEngine:
                 level = kind_items.levels[index]
                 for row_id in kind_items.rows[index]:
                     peers_of[(row_id, level)].add(peer)
+        rank = {level: i for i, level in enumerate(level_order)}
         out = []
-        for (row_id, level) in sorted(peers_of, key=_row_level_order):
+        for row_id, level in sorted(
+                peers_of, key=lambda k: (k[0], rank.get(k[1], len(rank)),
+                                         k[1])):
             row = rows[row_id]
-            out.append(MatchRow(row.kind, row.value, row.ref, level,
+            value = "" if row.kind.strip().lower() in redacted_kinds \
+                else row.value
+            out.append(MatchRow(row.kind, value, row.ref, level,
                                 tuple(sorted(peers_of[(row_id, level)]))))
         return out
 
@@ -381,14 +554,6 @@ class SyncEngine:
             if pair.problem:
                 problems.append(pair.problem)
         return {"by_peer": by_peer, "problems": problems}
-
-
-LEVEL_ORDER = {"exact": 0}
-
-
-def _row_level_order(key: tuple[int, str]) -> tuple[int, int, str]:
-    row_id, level = key
-    return (row_id, LEVEL_ORDER.get(level, 1), level)
 
 
 async def run_passes(engine: SyncEngine, wait: float | None) -> None:

@@ -76,19 +76,29 @@ class CoordinatorClient:
                 pb.RoundRequest(epoch=epoch), timeout=CALL_DEADLINE,
                 wait_for_ready=False)
 
-    async def upload(self, manifest: pb.UploadManifest,
-                     chunks: Iterable[bytes]) -> pb.UploadReceipt:
-        def parts():
-            yield pb.UploadPart(manifest=manifest)
-            for index, data in enumerate(chunks):
-                yield pb.UploadPart(
-                    chunk=pb.UploadChunk(index=index, elements=data))
+    async def publish_key_commit(self, commit: pb.SignedMessage,
+                                 idempotency_key: str) -> pb.PublishReceipt:
+        with _translated("publishing a key commitment"):
+            return await self._stub.PublishKeyCommit(
+                pb.PublishKeyCommitRequest(
+                    commit=commit, idempotency_key=idempotency_key),
+                timeout=CALL_DEADLINE)
 
-        with _translated(f"upload of {manifest.kind}"):
+    async def upload(self, manifest: pb.SignedMessage, idempotency_key: str,
+                     chunks: Iterable[tuple[int, bytes]],
+                     what: str) -> pb.UploadReceipt:
+        """Send the signed manifest, then the given (index, data) chunks."""
+        def parts():
+            yield pb.UploadPart(start=pb.UploadStart(
+                manifest=manifest, idempotency_key=idempotency_key))
+            for index, data in chunks:
+                yield pb.UploadPart(chunk=pb.Chunk(index=index, data=data))
+
+        with _translated(f"upload of {what}"):
             return await self._stub.Upload(parts(), timeout=TRANSFER_DEADLINE)
 
     async def download_upload(self, epoch: str, kind: str,
-                              owner: str) -> AsyncIterator[pb.UploadPart]:
+                              owner: str) -> AsyncIterator[pb.DownloadPart]:
         call = self._stub.DownloadUpload(
             pb.DownloadRequest(epoch=epoch, kind=kind, owner=owner),
             timeout=TRANSFER_DEADLINE)
@@ -97,15 +107,16 @@ class CoordinatorClient:
                 yield part
 
     async def submit_evaluation(
-        self, manifest: pb.EvaluationManifest, chunks: Iterable[bytes],
+        self, manifest: pb.SignedMessage, idempotency_key: str,
+        chunks: Iterable[bytes], what: str,
     ) -> pb.EvaluationReceipt:
         def parts():
-            yield pb.EvaluationPart(manifest=manifest)
+            yield pb.EvaluationPart(start=pb.EvaluationStart(
+                manifest=manifest, idempotency_key=idempotency_key))
             for index, data in enumerate(chunks):
-                yield pb.EvaluationPart(
-                    chunk=pb.SealedChunk(index=index, ciphertext=data))
+                yield pb.EvaluationPart(chunk=pb.Chunk(index=index, data=data))
 
-        with _translated(f"evaluation of {manifest.owner}'s {manifest.kind}"):
+        with _translated(f"evaluation of {what}"):
             return await self._stub.SubmitEvaluation(
                 parts(), timeout=TRANSFER_DEADLINE)
 

@@ -12,6 +12,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 
+from .budgets import budget_for
 from .errors import ConsortiumError
 
 __all__ = [
@@ -53,6 +54,7 @@ class Consortium:
     coordinator: str
     kinds: tuple[str, ...]
     labs: dict[str, LabKeys] = field(default_factory=dict)
+    budgets: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not CONSORTIUM_ID.fullmatch(self.consortium_id):
@@ -71,6 +73,18 @@ class Consortium:
                     or len(keys.sealing_key) != KEY_BYTES):
                 raise ConsortiumError(f"lab {name}: public keys must be "
                                       f"{KEY_BYTES} bytes")
+
+        for kind, value in self.budgets.items():
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConsortiumError(f"budget for {kind} must be an integer")
+            try:
+                budget_for(kind, self.budgets)
+            except ValueError as exc:
+                raise ConsortiumError(str(exc)) from None
+
+    def budget(self, kind: str) -> int:
+        """Items one lab evaluates for one peer per epoch in ``kind``."""
+        return budget_for(kind, self.budgets)
 
     def peers(self, lab: str) -> list[str]:
         """Every other lab, sorted."""
@@ -98,6 +112,7 @@ class Consortium:
                 coordinator=doc["coordinator"],
                 kinds=tuple(doc["kinds"]),
                 labs=labs,
+                budgets=dict(doc.get("budgets", {})),
             )
         except KeyError as exc:
             raise ConsortiumError(f"{source}: missing field {exc}") from None
@@ -116,6 +131,11 @@ class Consortium:
             f"coordinator = {q(self.coordinator)}",
             "kinds = [" + ", ".join(q(k) for k in self.kinds) + "]",
         ]
+        if self.budgets:
+            lines += ["", "# Items one lab evaluates for one peer per epoch.",
+                      "[budgets]"]
+            lines += [f"{q(kind)} = {value}"
+                      for kind, value in sorted(self.budgets.items())]
         for name in sorted(self.labs):
             keys = self.labs[name]
             lines += [

@@ -10,6 +10,7 @@ DRAIN_SECONDS, closes the store and returns.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import signal
 import sys
@@ -22,6 +23,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from labmatch._proto import coordinator_pb2_grpc as pb_grpc
 from labmatch.psi.consortium import Consortium
 
+from .authz import AuthorizationInterceptor, Policy
+from .records import Records
 from .servicer import CoordinatorServicer
 from .store import open_store
 
@@ -87,15 +90,20 @@ def _host_port(listen: str, port: int) -> str:
 
 
 async def serve(config: ServerConfig, *, ready=None,
-                stop: asyncio.Event | None = None) -> None:
+                stop: asyncio.Event | None = None, clock=None) -> None:
     """Serve until ``stop`` is set (or a signal arrives when run())."""
     store = open_store(config.store_url, config.consortium.consortium_id)
-    server = grpc.aio.server(options=[
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ])
+    records = Records(store)
+    clock = clock or (lambda: dt.datetime.now(dt.UTC))
+    policy = Policy(config.consortium, records, clock)
+    server = grpc.aio.server(
+        interceptors=[AuthorizationInterceptor(policy)],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ])
     pb_grpc.add_CoordinatorServicer_to_server(
-        CoordinatorServicer(config.consortium, store), server)
+        CoordinatorServicer(config.consortium, records, clock=clock), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_secure_port(config.listen, _credentials(config))

@@ -1,94 +1,163 @@
-"""Upload and evaluation records: the metadata layout of a round.
+"""The coordinator's round state, as keys in the metadata store.
 
 Keys (inside the store's consortium prefix):
 
-- ``up/{epoch}/{kind}/{owner}``: the owner's upload manifest and blob id;
-- ``ev/{epoch}/{kind}/{evaluator}/{owner}``: an evaluation manifest (the
-  evaluator's sealed token list over the owner's upload) and blob id.
+- ``kc/{epoch}/{kind}/{lab}``: a lab's signed key commitment;
+- ``up/{epoch}/{kind}/{owner}``: a complete upload: signed manifest and
+  blob id; written once, after every chunk is held and checked;
+- ``pending/{owner}/{digest}``: an upload being received (resumable);
+  ``pending/{owner}/{digest}/{index}`` marks each chunk held, with the
+  chunk's first and last element so order across chunks can be checked;
+- ``ev/{epoch}/{kind}/{evaluator}/{owner}``: an evaluation (the
+  evaluator's sealed token list over the owner's upload);
+- ``budget/{epoch}/{kind}/{evaluator}/{requester}``: items charged;
+- ``idem/{lab}/{key}``: an idempotency key's request digest and response;
+- ``nonce/{lab}/{nonce}``: a nonce already used, until it expires.
 
-A record is written once, after its blob is complete and verified, with
-put-if-absent: a record either exists whole or not at all.
+A published record is written with put-if-absent: it exists whole or not
+at all, and a second, different one is refused by the caller.
 """
 from __future__ import annotations
 
 import base64
 import json
 from dataclasses import dataclass
-from typing import Generic, TypeVar
-
-from google.protobuf.message import Message
 
 from labmatch._proto import coordinator_pb2 as pb
 
 from .store.base import Store
 
-__all__ = ["Record", "Records"]
+__all__ = ["Record", "Records", "IDEMPOTENCY_TTL"]
 
-M = TypeVar("M", bound=Message)
+IDEMPOTENCY_TTL = 24 * 3600
 
 
 @dataclass(frozen=True)
-class Record(Generic[M]):
-    manifest: M
-    blob_id: str
+class Record:
+    """A signed statement and, for bulk data, the blob holding it."""
+
+    signed: pb.SignedMessage
+    blob_id: str = ""
 
     def encode(self) -> bytes:
-        return json.dumps({
-            "manifest": base64.b64encode(
-                self.manifest.SerializeToString(deterministic=True)).decode(),
-            "blob": self.blob_id,
-        }).encode()
+        wire = self.signed.SerializeToString(deterministic=True)
+        return json.dumps({"signed": base64.b64encode(wire).decode(),
+                           "blob": self.blob_id}).encode()
 
     @classmethod
-    def decode(cls, data: bytes, message_type: type[M]) -> Record[M]:
+    def decode(cls, data: bytes) -> Record:
         doc = json.loads(data)
-        manifest = message_type.FromString(base64.b64decode(doc["manifest"]))
-
-        return cls(manifest, doc["blob"])
+        signed = pb.SignedMessage.FromString(base64.b64decode(doc["signed"]))
+        return cls(signed, doc["blob"])
 
 
 class Records:
     def __init__(self, store: Store) -> None:
-        self._meta = store.meta
+        self.meta = store.meta
+        self.blobs = store.blobs
 
-    @staticmethod
-    def upload_key(epoch: str, kind: str, owner: str) -> str:
-        return f"up/{epoch}/{kind}/{owner}"
+    async def _get(self, key: str) -> Record | None:
+        data = await self.meta.get(key)
+        return None if data is None else Record.decode(data)
 
-    @staticmethod
-    def evaluation_key(epoch: str, kind: str, evaluator: str,
-                       owner: str) -> str:
-        return f"ev/{epoch}/{kind}/{evaluator}/{owner}"
+    async def _add(self, key: str, record: Record, ttl: int) -> Record | None:
+        existing = await self.meta.put_if_absent(key, record.encode(), ttl)
+        return None if existing is None else Record.decode(existing)
 
-    async def upload(self, epoch: str, kind: str,
-                     owner: str) -> Record[pb.UploadManifest] | None:
-        data = await self._meta.get(self.upload_key(epoch, kind, owner))
-        return None if data is None else Record.decode(
-            data, pb.UploadManifest)
+    # -- key commitments ------------------------------------------------
+
+    async def key_commit(self, epoch: str, kind: str, lab: str):
+        return await self._get(f"kc/{epoch}/{kind}/{lab}")
+
+    async def add_key_commit(self, epoch: str, kind: str, lab: str,
+                             record: Record, ttl: int):
+        return await self._add(f"kc/{epoch}/{kind}/{lab}", record, ttl)
+
+    # -- uploads --------------------------------------------------------
+
+    async def upload(self, epoch: str, kind: str, owner: str):
+        return await self._get(f"up/{epoch}/{kind}/{owner}")
+
+    async def add_upload(self, epoch: str, kind: str, owner: str,
+                         record: Record, ttl: int):
+        return await self._add(f"up/{epoch}/{kind}/{owner}", record, ttl)
+
+    async def pending(self, owner: str, digest: bytes) -> Record | None:
+        return await self._get(f"pending/{owner}/{digest.hex()}")
+
+    async def add_pending(self, owner: str, digest: bytes, record: Record,
+                          ttl: int) -> Record | None:
+        return await self._add(f"pending/{owner}/{digest.hex()}", record,
+                               ttl)
+
+    async def mark_chunk(self, owner: str, digest: bytes, index: int,
+                         bounds: bytes, ttl: int) -> None:
+        await self.meta.put(f"pending/{owner}/{digest.hex()}/{index}",
+                            bounds, ttl)
+
+    async def chunk_marks(self, owner: str, digest: bytes) -> dict[int, bytes]:
+        prefix = f"pending/{owner}/{digest.hex()}/"
+        marks = {}
+        for key in await self.meta.keys(prefix):
+            value = await self.meta.get(key)
+            if value is not None:
+                marks[int(key[len(prefix):])] = value
+        return marks
+
+    async def drop_pending(self, owner: str, digest: bytes,
+                           *, keep_blob: bool) -> None:
+        record = await self.pending(owner, digest)
+        prefix = f"pending/{owner}/{digest.hex()}"
+        for key in await self.meta.keys(prefix + "/"):
+            await self.meta.delete(key)
+        await self.meta.delete(prefix)
+        if record is not None and not keep_blob:
+            await self.blobs.delete_blob(record.blob_id)
+
+    # -- evaluations ----------------------------------------------------
 
     async def evaluation(self, epoch: str, kind: str, evaluator: str,
-                         owner: str) -> Record[pb.EvaluationManifest] | None:
-        key = self.evaluation_key(epoch, kind, evaluator, owner)
-        data = await self._meta.get(key)
-        return None if data is None else Record.decode(
-            data, pb.EvaluationManifest)
+                         owner: str):
+        return await self._get(f"ev/{epoch}/{kind}/{evaluator}/{owner}")
 
-    async def add_upload(self, record: Record[pb.UploadManifest],
-                         ttl: int) -> Record[pb.UploadManifest] | None:
-        """Store ``record`` unless one exists; returns the existing one."""
-        m = record.manifest
-        key = self.upload_key(m.epoch, m.kind, m.owner)
-        existing = await self._meta.put_if_absent(key, record.encode(), ttl)
+    async def add_evaluation(self, epoch: str, kind: str, evaluator: str,
+                             owner: str, record: Record, ttl: int):
+        return await self._add(f"ev/{epoch}/{kind}/{evaluator}/{owner}",
+                               record, ttl)
 
-        return None if existing is None else Record.decode(
-            existing, pb.UploadManifest)
+    # -- budgets --------------------------------------------------------
 
-    async def add_evaluation(
-        self, record: Record[pb.EvaluationManifest], ttl: int,
-    ) -> Record[pb.EvaluationManifest] | None:
-        m = record.manifest
-        key = self.evaluation_key(m.epoch, m.kind, m.evaluator, m.owner)
-        existing = await self._meta.put_if_absent(key, record.encode(), ttl)
+    async def budget_used(self, epoch: str, kind: str, evaluator: str,
+                          requester: str) -> int:
+        data = await self.meta.get(
+            f"budget/{epoch}/{kind}/{evaluator}/{requester}")
+        return 0 if data is None else int(data)
 
-        return None if existing is None else Record.decode(
-            existing, pb.EvaluationManifest)
+    async def charge(self, epoch: str, kind: str, evaluator: str,
+                     requester: str, items: int, ttl: int) -> None:
+        await self.meta.put(f"budget/{epoch}/{kind}/{evaluator}/{requester}",
+                            str(items).encode(), ttl)
+
+    # -- replay protection ----------------------------------------------
+
+    async def idempotent(self, lab: str, key: str) -> tuple[bytes, bytes] | None:
+        """(request digest, response bytes) stored under ``key``."""
+        data = await self.meta.get(f"idem/{lab}/{key}")
+        if data is None:
+            return None
+        doc = json.loads(data)
+        return (bytes.fromhex(doc["request"]),
+                base64.b64decode(doc["response"]))
+
+    async def remember(self, lab: str, key: str, request: bytes,
+                       response: bytes) -> None:
+        value = json.dumps({"request": request.hex(),
+                            "response": base64.b64encode(response).decode()})
+        await self.meta.put_if_absent(f"idem/{lab}/{key}", value.encode(),
+                                      IDEMPOTENCY_TTL)
+
+    async def use_nonce(self, lab: str, nonce: bytes, ttl: int) -> bool:
+        """True if the nonce was fresh (and is now used)."""
+        existing = await self.meta.put_if_absent(
+            f"nonce/{lab}/{nonce.hex()}", b"1", ttl)
+        return existing is None

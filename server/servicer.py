@@ -1,386 +1,415 @@
 """The Coordinator service: relays blinded uploads and sealed token lists.
 
-The coordinator checks shapes, sizes, digests and who may do what; it
-cannot check group elements' meaning or open token lists (it holds no
-key). Each refusal raises :class:`Refused`, which the servicer maps to a
-gRPC status in one place (:func:`_refusals`); nothing is stored by a
-refused call.
+Calls reach these methods only through the authorisation interceptor
+(:mod:`.authz`), which has identified the caller, verified the signed
+statement that opens the call and checked the round's state; what it
+established is in ``CURRENT``. The servicer checks the data against the
+statement (chunk digests, Merkle roots, counts, element encodings),
+meters budgets, enforces idempotency keys and single-use nonces, and
+stores. A refused call stores nothing and leaves earlier accepted data
+untouched; an interrupted upload keeps its verified chunks so it can
+resume by chunk index.
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import logging
+import hashlib
+import re
 import secrets
-import time
 from collections.abc import AsyncIterator, Callable
 
 import grpc
 
+from labmatch import wire
 from labmatch._proto import coordinator_pb2 as pb
 from labmatch._proto import coordinator_pb2_grpc as pb_grpc
+from labmatch.psi import group
 from labmatch.psi.consortium import Consortium
-from labmatch.psi.group import ELEMENT_BYTES
-from labmatch.psi.hashing import PROTOCOL_VERSION, SUITE
-from labmatch.psi.identifiers import match_kinds
+from labmatch.psi.errors import InvalidElement
 from labmatch.psi.manifest import (
     ELEMENTS_PER_CHUNK,
     MAX_UPLOAD_ELEMENTS,
-    EvaluationDigest,
-    UploadDigest,
+    chunk_elements,
 )
-from labmatch.psi.sealing import (
-    MAX_SEALED_CHUNK_BYTES,
-    chunk_count_for,
-    list_context,
-)
+from labmatch.psi.merkle import merkle_root
+from labmatch.psi.rounds import check_upload
+from labmatch.psi.sealing import MAX_SEALED_CHUNK_BYTES, chunk_count_for
 
 from . import epochs
-from .identity import lab_from_auth_context
+from .authz import CURRENT, Authorized, Refused
 from .records import Record, Records
-from .store.base import Store
 
-__all__ = ["Refused", "CoordinatorServicer"]
-
-log = logging.getLogger("labmatch.server")
+__all__ = ["CoordinatorServicer"]
 
 DIGEST_BYTES = 32
 SEALED_KEY_BYTES = 80      # 32-byte stream key in a libsodium sealed box
 STREAM_HEADER_BYTES = 24
-MAX_CHUNK_BYTES = ELEMENTS_PER_CHUNK * ELEMENT_BYTES
+MAX_IDEMPOTENCY_KEY = 128
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")
 
 
-class Refused(Exception):
-    """A call the coordinator turns down, with the status to send."""
-
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+def _invalid(message: str) -> Refused:
+    return Refused(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
-@contextlib.asynccontextmanager
-async def _refusals(context: grpc.aio.ServicerContext, method: str,
-                    lab: Callable[[], str]):
-    """Map refusals to status codes and log one line per call."""
-    started = time.monotonic()
-    status = "OK"
-    try:
-        yield
-    except Refused as exc:
-        status = exc.code.name
-        await context.abort(exc.code, str(exc))
-    except Exception:
-        status = "INTERNAL"
-        log.exception("rpc.failed method=%s", method)
-        await context.abort(grpc.StatusCode.INTERNAL,
-                            "internal error in the coordinator")
-    finally:
-        log.info("rpc method=%s lab=%s status=%s ms=%d", method, lab(),
-                 status, (time.monotonic() - started) * 1000)
+def _state(message: str) -> Refused:
+    return Refused(grpc.StatusCode.FAILED_PRECONDITION, message)
+
+
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _request_digest(signed: pb.SignedMessage) -> bytes:
+    return _sha256(signed.SerializeToString(deterministic=True))
+
+
+def check_chunk_plan(chunk_count: int, expected: int, digests,
+                     root: bytes) -> None:
+    """Chunk count, chunk digests and the Merkle root agree."""
+    if chunk_count != expected:
+        raise _invalid("chunk_count does not match count")
+    if len(digests) != chunk_count or any(
+            len(d) != DIGEST_BYTES for d in digests):
+        raise _invalid("one 32-byte digest per chunk is required")
+    if merkle_root(list(digests)) != root:
+        raise _invalid("merkle_root does not match the chunk digests")
 
 
 class CoordinatorServicer(pb_grpc.CoordinatorServicer):
-    def __init__(self, consortium: Consortium, store: Store, *,
-                 clock: Callable[[], dt.datetime] | None = None) -> None:
+    def __init__(self, consortium: Consortium, records: Records, *,
+                 clock: Callable[[], dt.datetime]) -> None:
         self._consortium = consortium
-        self._store = store
-        self._records = Records(store)
-        self._kinds = set(match_kinds(consortium.kinds))
-        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
-
-    # -- checks shared by every call ------------------------------------
-
-    def _caller(self, context: grpc.aio.ServicerContext) -> str:
-        lab = lab_from_auth_context(context.auth_context())
-        if lab is None or lab not in self._consortium.labs:
-            raise Refused(grpc.StatusCode.PERMISSION_DENIED,
-                          "caller's certificate names no member lab")
-        return lab
-
-    def _epoch_kind(self, epoch: str, kind: str | None) -> None:
-        try:
-            epochs.parse_epoch(epoch)
-        except ValueError as exc:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
-        if kind is not None and kind not in self._kinds:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"kind {kind!r} is not enabled in this consortium")
-
-    def _open_window(self, epoch: str) -> None:
-        if not epochs.is_open(epoch, self._clock()):
-            raise Refused(grpc.StatusCode.FAILED_PRECONDITION,
-                          f"epoch {epoch} is not open for work now")
-
-    def _peer(self, caller: str, name: str) -> str:
-        if name == caller or name not in self._consortium.labs:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"{name!r} is not a peer of {caller}")
-        return name
-
-    @staticmethod
-    def _protocol(manifest) -> None:
-        if manifest.version != PROTOCOL_VERSION or manifest.suite != SUITE:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"unsupported protocol version or suite "
-                          f"(this coordinator speaks v{PROTOCOL_VERSION} "
-                          f"{SUITE})")
+        self._records = records
+        self._clock = clock
 
     def _ttl(self, epoch: str) -> int:
         return epochs.ttl_seconds(epoch, self._clock())
 
-    async def _released(self, epoch: str, kind: str, a: str, b: str) -> bool:
-        """Escrow: both sides' lists are held and the window is open."""
-        if not epochs.is_open(epoch, self._clock()):
-            return False
-        mine = await self._records.evaluation(epoch, kind, a, b)
-        theirs = await self._records.evaluation(epoch, kind, b, a)
+    async def _replayed(self, caller: str, key: str,
+                        request: bytes) -> bytes | None:
+        """The stored response for a repeated idempotency key, if any."""
+        if not _IDEMPOTENCY_KEY.fullmatch(key or ""):
+            raise _invalid("an idempotency key of 1 to 128 printable "
+                           "characters is required")
+        stored = await self._records.idempotent(caller, key)
+        if stored is None:
+            return None
+        if stored[0] != request:
+            raise Refused(grpc.StatusCode.ALREADY_EXISTS,
+                          "this idempotency key was used for a different "
+                          "request")
+        return stored[1]
 
-        return mine is not None and theirs is not None
+    async def _fresh_nonce(self, caller: str, header: pb.Header) -> None:
+        if not await self._records.use_nonce(caller, header.nonce,
+                                             self._ttl(header.epoch)):
+            raise Refused(grpc.StatusCode.ALREADY_EXISTS,
+                          "this signed statement's nonce was already used "
+                          "(a replay?)")
 
     # -- GetRound -------------------------------------------------------
 
     async def GetRound(self, request, context):
-        caller = ""
-        async with _refusals(context, "GetRound", lambda: caller):
-            caller = self._caller(context)
-            self._epoch_kind(request.epoch, None)
-            status = pb.RoundStatus(epoch=request.epoch, lab=caller)
-            for kind in sorted(self._kinds):
-                status.kinds.append(
-                    await self._kind_status(request.epoch, kind, caller))
-            return status
+        caller = CURRENT.get().caller
+        status = pb.RoundStatus(epoch=request.epoch, lab=caller)
+        for kind in sorted(self._consortium_kinds()):
+            status.kinds.append(
+                await self._kind_status(request.epoch, kind, caller))
+        return status
+
+    def _consortium_kinds(self):
+        from labmatch.psi.identifiers import match_kinds
+        return match_kinds(self._consortium.kinds)
 
     async def _kind_status(self, epoch: str, kind: str,
                            caller: str) -> pb.KindStatus:
-        out = pb.KindStatus(kind=kind)
-        own = await self._records.upload(epoch, kind, caller)
+        r = self._records
+        out = pb.KindStatus(kind=kind, budget=self._consortium.budget(kind))
+        commit = await r.key_commit(epoch, kind, caller)
+        if commit is not None:
+            out.own_key_commit.CopyFrom(commit.signed)
+        own = await r.upload(epoch, kind, caller)
         if own is not None:
-            out.own_upload.CopyFrom(own.manifest)
+            out.own_upload.CopyFrom(own.signed)
         for peer in self._consortium.peers(caller):
             status = pb.PeerStatus(peer=peer)
-            upload = await self._records.upload(epoch, kind, peer)
+            commit = await r.key_commit(epoch, kind, peer)
+            if commit is not None:
+                status.key_commit.CopyFrom(commit.signed)
+            upload = await r.upload(epoch, kind, peer)
             if upload is not None:
-                status.upload.CopyFrom(upload.manifest)
-            mine = await self._records.evaluation(epoch, kind, caller, peer)
-            theirs = await self._records.evaluation(epoch, kind, peer, caller)
+                status.upload.CopyFrom(upload.signed)
+            mine = await r.evaluation(epoch, kind, caller, peer)
+            theirs = await r.evaluation(epoch, kind, peer, caller)
             status.evaluated_by_me = mine is not None
             status.evaluated_by_peer = theirs is not None
-            status.released = (
-                mine is not None and theirs is not None
-                and epochs.is_open(epoch, self._clock()))
+            status.released = (mine is not None and theirs is not None
+                               and epochs.is_open(epoch, self._clock()))
+            status.budget_used = await r.budget_used(epoch, kind, peer,
+                                                     caller)
             out.peers.append(status)
 
         return out
 
+    # -- PublishKeyCommit -----------------------------------------------
+
+    async def PublishKeyCommit(self, request, context):
+        auth = CURRENT.get()
+        m: pb.KeyCommit = auth.statement
+        h = m.header
+        digest = _request_digest(request.commit)
+        replay = await self._replayed(auth.caller, request.idempotency_key,
+                                      digest)
+        if replay is not None:
+            return pb.PublishReceipt.FromString(replay)
+        try:
+            group.validate_element(m.public_key)
+        except InvalidElement:
+            raise _invalid("key commitment holds no valid public key") \
+                from None
+        existing = await self._records.key_commit(h.epoch, h.kind,
+                                                  auth.caller)
+        if existing is None:
+            await self._fresh_nonce(auth.caller, h)
+            existing = await self._records.add_key_commit(
+                h.epoch, h.kind, auth.caller, Record(request.commit),
+                self._ttl(h.epoch))
+        if existing is not None:
+            old = pb.KeyCommit.FromString(existing.signed.payload)
+            if old.public_key != m.public_key:
+                raise _state(f"{auth.caller} already committed to another "
+                             f"key for {h.kind} in epoch {h.epoch}")
+        receipt = pb.PublishReceipt(
+            digest=wire.payload_digest(existing.signed if existing
+                                       else request.commit),
+            already_present=existing is not None)
+        await self._records.remember(auth.caller, request.idempotency_key,
+                                     digest, receipt.SerializeToString())
+        return receipt
+
     # -- Upload ---------------------------------------------------------
 
     async def Upload(self, request_iterator, context):
-        caller = ""
-        async with _refusals(context, "Upload", lambda: caller):
-            caller = self._caller(context)
-            return await self._upload(caller, aiter(request_iterator))
-
-    async def _upload(self, caller: str, parts: AsyncIterator) -> pb.UploadReceipt:
-        first = await anext(parts, None)
-        if first is None or not first.HasField("manifest"):
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                          "an upload starts with its manifest")
-        m = pb.UploadManifest()
-        m.CopyFrom(first.manifest)
-        m.owner = caller
+        auth = CURRENT.get()
+        m: pb.UploadManifest = auth.statement
+        start = auth.first.start
+        request = _request_digest(start.manifest)
+        replay = await self._replayed(auth.caller, start.idempotency_key,
+                                      request)
+        if replay is not None:
+            return pb.UploadReceipt.FromString(replay)
         self._check_upload_manifest(m)
-        blob_id = secrets.token_hex(16)
-        try:
-            await self._receive_upload_chunks(m, blob_id, parts)
-            existing = await self._records.add_upload(
-                Record(m, blob_id), self._ttl(m.epoch))
-        except BaseException:
-            await self._store.blobs.delete_blob(blob_id)
-            raise
-        if existing is None:
-            return pb.UploadReceipt(digest=m.digest)
-        await self._store.blobs.delete_blob(blob_id)
-        if existing.manifest.digest != m.digest:
-            raise Refused(grpc.StatusCode.FAILED_PRECONDITION,
-                          f"{caller} already uploaded a different set for "
-                          f"{m.kind} in epoch {m.epoch}; changing the "
-                          f"input within an epoch is not supported yet")
-
-        return pb.UploadReceipt(digest=m.digest, already_present=True)
+        digest = wire.payload_digest(start.manifest)
+        published = await self._records.upload(m.header.epoch, m.header.kind,
+                                               auth.caller)
+        if published is not None:
+            return await self._already_uploaded(auth, published, m, start,
+                                                request)
+        pending = await self._open_pending(auth, m, digest, start.manifest)
+        await self._receive_upload_chunks(auth, m, digest, pending,
+                                          request_iterator)
+        return await self._finish_upload(auth, m, digest, pending, start,
+                                         request)
 
     def _check_upload_manifest(self, m: pb.UploadManifest) -> None:
-        self._protocol(m)
-        self._epoch_kind(m.epoch, m.kind)
-        self._open_window(m.epoch)
-        if m.count > MAX_UPLOAD_ELEMENTS:
+        budget = self._consortium.budget(m.header.kind)
+        if m.count > MAX_UPLOAD_ELEMENTS or m.count > budget:
             raise Refused(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                          f"upload of {m.count} elements is over the limit "
-                          f"of {MAX_UPLOAD_ELEMENTS}")
-        if m.chunk_count != -(-m.count // ELEMENTS_PER_CHUNK):
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                          "chunk_count does not match count")
-        if len(m.digest) != DIGEST_BYTES:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                          "upload digest must be 32 bytes")
+                          f"upload of {m.count} elements is over the cap "
+                          f"({min(budget, MAX_UPLOAD_ELEMENTS)} for "
+                          f"{m.header.kind})")
+        check_chunk_plan(m.chunk_count, -(-m.count // ELEMENTS_PER_CHUNK),
+                         m.chunk_digests, m.merkle_root)
 
-    async def _receive_upload_chunks(self, m: pb.UploadManifest,
-                                     blob_id: str,
+    async def _already_uploaded(self, auth, published, m, start, request):
+        old = pb.UploadManifest.FromString(published.signed.payload)
+        if old.merkle_root != m.merkle_root or old.count != m.count:
+            raise _state(f"{auth.caller} already uploaded a different set "
+                         f"for {m.header.kind} in epoch {m.header.epoch}; "
+                         f"changing the input within an epoch is not "
+                         f"supported yet")
+        receipt = pb.UploadReceipt(
+            digest=wire.payload_digest(published.signed), complete=True,
+            already_present=True)
+        await self._records.remember(auth.caller, start.idempotency_key,
+                                     request, receipt.SerializeToString())
+        return receipt
+
+    async def _open_pending(self, auth, m, digest, signed) -> Record:
+        pending = await self._records.pending(auth.caller, digest)
+        if pending is not None:
+            return pending
+        await self._fresh_nonce(auth.caller, m.header)
+        record = Record(signed, secrets.token_hex(16))
+        existing = await self._records.add_pending(
+            auth.caller, digest, record, self._ttl(m.header.epoch))
+        return existing or record
+
+    async def _receive_upload_chunks(self, auth: Authorized, m, digest,
+                                     pending: Record,
                                      parts: AsyncIterator) -> None:
-        digest = UploadDigest(
-            consortium_id=self._consortium.consortium_id, epoch=m.epoch,
-            kind=m.kind, owner=m.owner, count=m.count)
-        received = 0
-        index = 0
+        ttl = self._ttl(m.header.epoch)
         async for part in parts:
-            chunk = part.chunk
-            if (not part.HasField("chunk") or chunk.index != index
-                    or index >= m.chunk_count):
-                raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                              f"upload chunk {index}: missing, out of order "
-                              f"or beyond chunk_count")
-            size = len(chunk.elements)
-            if size == 0 or size > MAX_CHUNK_BYTES or size % ELEMENT_BYTES:
-                raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                              f"upload chunk {index}: bad length")
-            digest.update(chunk.elements)
-            await self._store.blobs.put_chunk(
-                blob_id, index, chunk.elements, self._ttl(m.epoch))
-            received += size // ELEMENT_BYTES
-            index += 1
-        if index != m.chunk_count or received != m.count:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"upload truncated: {index} of {m.chunk_count} "
-                          f"chunks")
-        if digest.digest() != m.digest:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                          "upload digest does not match its chunks")
+            if not part.HasField("chunk"):
+                raise _invalid("only chunks may follow the start of an "
+                               "upload")
+            index, data = part.chunk.index, part.chunk.data
+            try:
+                bounds = self._check_upload_chunk(m, index, data)
+            except Refused:
+                await self._records.drop_pending(auth.caller, digest,
+                                                 keep_blob=False)
+                raise
+            await self._records.blobs.put_chunk(pending.blob_id, index, data,
+                                                ttl)
+            await self._records.mark_chunk(auth.caller, digest, index,
+                                           bounds, ttl)
+
+    @staticmethod
+    def _check_upload_chunk(m: pb.UploadManifest, index: int,
+                            data: bytes) -> bytes:
+        if index >= m.chunk_count:
+            raise _invalid(f"upload chunk {index}: beyond chunk_count")
+        last = index == m.chunk_count - 1
+        expected = (m.count - index * ELEMENTS_PER_CHUNK if last
+                    else ELEMENTS_PER_CHUNK) * group.ELEMENT_BYTES
+        if len(data) != expected:
+            raise _invalid(f"upload chunk {index}: wrong length")
+        if _sha256(data) != m.chunk_digests[index]:
+            raise _invalid(f"upload chunk {index}: does not match its "
+                           f"digest in the signed manifest")
+        try:
+            check_upload(chunk_elements(data))
+        except InvalidElement:
+            raise _invalid(f"upload chunk {index}: holds an invalid, "
+                           f"repeated or unsorted element") from None
+        return data[:group.ELEMENT_BYTES] + data[-group.ELEMENT_BYTES:]
+
+    async def _finish_upload(self, auth, m, digest, pending, start,
+                             request) -> pb.UploadReceipt:
+        marks = await self._records.chunk_marks(auth.caller, digest)
+        missing = [i for i in range(m.chunk_count) if i not in marks]
+        if missing:
+            return pb.UploadReceipt(digest=digest, complete=False,
+                                    missing=missing)
+        for i in range(1, m.chunk_count):
+            if marks[i - 1][group.ELEMENT_BYTES:] >= \
+                    marks[i][:group.ELEMENT_BYTES]:
+                await self._records.drop_pending(auth.caller, digest,
+                                                 keep_blob=False)
+                raise _invalid(f"upload chunks {i - 1} and {i} are not in "
+                               f"ascending order")
+        record = Record(start.manifest, pending.blob_id)
+        existing = await self._records.add_upload(
+            m.header.epoch, m.header.kind, auth.caller, record,
+            self._ttl(m.header.epoch))
+        await self._records.drop_pending(auth.caller, digest,
+                                         keep_blob=existing is None)
+        if existing is not None:
+            return await self._already_uploaded(auth, existing, m, start,
+                                                request)
+        receipt = pb.UploadReceipt(digest=digest, complete=True)
+        await self._records.remember(auth.caller, start.idempotency_key,
+                                     request, receipt.SerializeToString())
+        return receipt
 
     # -- DownloadUpload -------------------------------------------------
 
     async def DownloadUpload(self, request, context):
-        caller = ""
-        async with _refusals(context, "DownloadUpload", lambda: caller):
-            caller = self._caller(context)
-            self._epoch_kind(request.epoch, request.kind)
-            owner = self._peer(caller, request.owner)
-            record = await self._records.upload(
-                request.epoch, request.kind, owner)
-            if record is None:
-                raise Refused(grpc.StatusCode.NOT_FOUND,
-                              f"{owner} has no upload for {request.kind} in "
-                              f"epoch {request.epoch}")
-            yield pb.UploadPart(manifest=record.manifest)
-            for index in range(record.manifest.chunk_count):
-                data = await self._store.blobs.get_chunk(
-                    record.blob_id, index)
-                yield pb.UploadPart(
-                    chunk=pb.UploadChunk(index=index, elements=data))
+        record: Record = CURRENT.get().extra["record"]
+        m = pb.UploadManifest.FromString(record.signed.payload)
+        yield pb.DownloadPart(manifest=record.signed)
+        for index in range(m.chunk_count):
+            data = await self._records.blobs.get_chunk(record.blob_id, index)
+            yield pb.DownloadPart(chunk=pb.Chunk(index=index, data=data))
 
     # -- SubmitEvaluation -----------------------------------------------
 
     async def SubmitEvaluation(self, request_iterator, context):
-        caller = ""
-        async with _refusals(context, "SubmitEvaluation", lambda: caller):
-            caller = self._caller(context)
-            return await self._evaluation(caller, aiter(request_iterator))
-
-    async def _evaluation(self, caller: str,
-                          parts: AsyncIterator) -> pb.EvaluationReceipt:
-        first = await anext(parts, None)
-        if first is None or not first.HasField("manifest"):
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                          "an evaluation starts with its manifest")
-        m = pb.EvaluationManifest()
-        m.CopyFrom(first.manifest)
-        m.evaluator = caller
-        await self._check_evaluation_manifest(m)
+        auth = CURRENT.get()
+        m: pb.EvaluationManifest = auth.statement
+        start = auth.first.start
+        h = m.header
+        request = _request_digest(start.manifest)
+        replay = await self._replayed(auth.caller, start.idempotency_key,
+                                      request)
+        if replay is not None:
+            return pb.EvaluationReceipt.FromString(replay)
+        self._check_evaluation_manifest(m, auth.extra["upload"])
+        existing = await self._records.evaluation(h.epoch, h.kind,
+                                                  auth.caller, h.recipient)
+        if existing is not None:
+            raise _state(f"{auth.caller} already evaluated "
+                         f"{h.recipient}'s {h.kind} upload in epoch "
+                         f"{h.epoch}")
+        await self._fresh_nonce(auth.caller, h)
         blob_id = secrets.token_hex(16)
         try:
-            await self._receive_sealed_chunks(m, blob_id, parts)
+            await self._receive_sealed_chunks(m, blob_id, request_iterator)
             existing = await self._records.add_evaluation(
-                Record(m, blob_id), self._ttl(m.epoch))
+                h.epoch, h.kind, auth.caller, h.recipient,
+                Record(start.manifest, blob_id), self._ttl(h.epoch))
         except BaseException:
-            await self._store.blobs.delete_blob(blob_id)
+            await self._records.blobs.delete_blob(blob_id)
             raise
         if existing is not None:
-            await self._store.blobs.delete_blob(blob_id)
-            return pb.EvaluationReceipt(digest=existing.manifest.digest,
-                                        already_present=True)
+            await self._records.blobs.delete_blob(blob_id)
+            raise _state(f"{auth.caller} already evaluated "
+                         f"{h.recipient}'s {h.kind} upload")
+        await self._records.charge(h.epoch, h.kind, auth.caller,
+                                   h.recipient, m.count, self._ttl(h.epoch))
+        receipt = pb.EvaluationReceipt(digest=wire.payload_digest(
+            start.manifest))
+        await self._records.remember(auth.caller, start.idempotency_key,
+                                     request, receipt.SerializeToString())
+        return receipt
 
-        return pb.EvaluationReceipt(digest=m.digest)
-
-    async def _check_evaluation_manifest(self,
-                                         m: pb.EvaluationManifest) -> None:
-        self._protocol(m)
-        self._epoch_kind(m.epoch, m.kind)
-        self._open_window(m.epoch)
-        self._peer(m.evaluator, m.owner)
-        upload = await self._records.upload(m.epoch, m.kind, m.owner)
-        if upload is None or upload.manifest.digest != m.upload_digest:
-            raise Refused(grpc.StatusCode.FAILED_PRECONDITION,
-                          f"the evaluated upload is not {m.owner}'s stored "
-                          f"upload for {m.kind} in epoch {m.epoch}")
-        if m.count != upload.manifest.count:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                          "token count differs from the upload's count")
-        if m.chunk_count != chunk_count_for(m.count):
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                          "chunk_count does not match count")
+    def _check_evaluation_manifest(self, m: pb.EvaluationManifest,
+                                   upload: Record) -> None:
+        owner_manifest = pb.UploadManifest.FromString(upload.signed.payload)
+        if m.count != owner_manifest.count:
+            raise _invalid("token count differs from the upload's count")
+        budget = self._consortium.budget(m.header.kind)
+        if m.count > budget:
+            raise Refused(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"evaluating {m.count} items is beyond the "
+                          f"budget of {budget} for {m.header.kind}")
+        check_chunk_plan(m.chunk_count, chunk_count_for(m.count),
+                         m.chunk_digests, m.merkle_root)
         if (len(m.sealed_key) != SEALED_KEY_BYTES
-                or len(m.stream_header) != STREAM_HEADER_BYTES
-                or len(m.digest) != DIGEST_BYTES):
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                          "sealed key, stream header or digest has the "
-                          "wrong length")
+                or len(m.stream_header) != STREAM_HEADER_BYTES):
+            raise _invalid("sealed key or stream header has the wrong "
+                           "length")
 
     async def _receive_sealed_chunks(self, m: pb.EvaluationManifest,
                                      blob_id: str,
                                      parts: AsyncIterator) -> None:
-        context = list_context(
-            consortium_id=self._consortium.consortium_id, epoch=m.epoch,
-            kind=m.kind, evaluator=m.evaluator, owner=m.owner,
-            upload_digest=m.upload_digest, count=m.count)
-        digest = EvaluationDigest(context, m.sealed_key, m.stream_header)
         index = 0
         async for part in parts:
             chunk = part.chunk
             if (not part.HasField("chunk") or chunk.index != index
                     or index >= m.chunk_count
-                    or len(chunk.ciphertext) > MAX_SEALED_CHUNK_BYTES):
-                raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                              f"sealed chunk {index}: missing, out of "
-                              f"order, too long or beyond chunk_count")
-            digest.update(chunk.ciphertext)
-            await self._store.blobs.put_chunk(
-                blob_id, index, chunk.ciphertext, self._ttl(m.epoch))
+                    or len(chunk.data) > MAX_SEALED_CHUNK_BYTES):
+                raise _invalid(f"sealed chunk {index}: missing, out of "
+                               f"order, too long or beyond chunk_count")
+            if _sha256(chunk.data) != m.chunk_digests[index]:
+                raise _invalid(f"sealed chunk {index}: does not match its "
+                               f"digest in the signed manifest")
+            await self._records.blobs.put_chunk(
+                blob_id, index, chunk.data, self._ttl(m.header.epoch))
             index += 1
         if index != m.chunk_count:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"evaluation truncated: {index} of "
-                          f"{m.chunk_count} chunks")
-        if digest.digest() != m.digest:
-            raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                          "evaluation digest does not match its chunks")
+            raise _invalid(f"evaluation truncated: {index} of "
+                           f"{m.chunk_count} chunks")
 
     # -- FetchEvaluation ------------------------------------------------
 
     async def FetchEvaluation(self, request, context):
-        caller = ""
-        async with _refusals(context, "FetchEvaluation", lambda: caller):
-            caller = self._caller(context)
-            self._epoch_kind(request.epoch, request.kind)
-            evaluator = self._peer(caller, request.evaluator)
-            if not await self._released(request.epoch, request.kind,
-                                        caller, evaluator):
-                raise Refused(grpc.StatusCode.FAILED_PRECONDITION,
-                              f"escrow has not released {evaluator}'s "
-                              f"evaluation for {request.kind}: both sides "
-                              f"must have submitted theirs")
-            record = await self._records.evaluation(
-                request.epoch, request.kind, evaluator, caller)
-            yield pb.EvaluationPart(manifest=record.manifest)
-            for index in range(record.manifest.chunk_count):
-                data = await self._store.blobs.get_chunk(
-                    record.blob_id, index)
-                yield pb.EvaluationPart(
-                    chunk=pb.SealedChunk(index=index, ciphertext=data))
+        record: Record = CURRENT.get().extra["record"]
+        m = pb.EvaluationManifest.FromString(record.signed.payload)
+        yield pb.EvaluationPart(start=pb.EvaluationStart(
+            manifest=record.signed))
+        for index in range(m.chunk_count):
+            data = await self._records.blobs.get_chunk(record.blob_id, index)
+            yield pb.EvaluationPart(chunk=pb.Chunk(index=index, data=data))

@@ -25,41 +25,55 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dlabmatch/v1/coordinator.proto\x12\x0blabmatch.v1\"\x90\x01\n\x0eUploadManifest\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\r\n\x05suite\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\r\n\x05owner\x18\x05 \x01(\t\x12\r\n\x05\x63ount\x18\x06 \x01(\x04\x12\x13\n\x0b\x63hunk_count\x18\x07 \x01(\r\x12\x0e\n\x06\x64igest\x18\x08 \x01(\x0c\".\n\x0bUploadChunk\x12\r\n\x05index\x18\x01 \x01(\r\x12\x10\n\x08\x65lements\x18\x02 \x01(\x0c\"p\n\nUploadPart\x12/\n\x08manifest\x18\x01 \x01(\x0b\x32\x1b.labmatch.v1.UploadManifestH\x00\x12)\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x18.labmatch.v1.UploadChunkH\x00\x42\x06\n\x04part\"8\n\rUploadReceipt\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x0c\x12\x17\n\x0f\x61lready_present\x18\x02 \x01(\x08\"=\n\x0f\x44ownloadRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05owner\x18\x03 \x01(\t\"\xe9\x01\n\x12\x45valuationManifest\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\r\n\x05suite\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x11\n\tevaluator\x18\x05 \x01(\t\x12\r\n\x05owner\x18\x06 \x01(\t\x12\x15\n\rupload_digest\x18\x07 \x01(\x0c\x12\r\n\x05\x63ount\x18\x08 \x01(\x04\x12\x13\n\x0b\x63hunk_count\x18\t \x01(\r\x12\x12\n\nsealed_key\x18\n \x01(\x0c\x12\x15\n\rstream_header\x18\x0b \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x0c \x01(\x0c\"0\n\x0bSealedChunk\x12\r\n\x05index\x18\x01 \x01(\r\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\"x\n\x0e\x45valuationPart\x12\x33\n\x08manifest\x18\x01 \x01(\x0b\x32\x1f.labmatch.v1.EvaluationManifestH\x00\x12)\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x18.labmatch.v1.SealedChunkH\x00\x42\x06\n\x04part\"<\n\x11\x45valuationReceipt\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x0c\x12\x17\n\x0f\x61lready_present\x18\x02 \x01(\x08\">\n\x0c\x46\x65tchRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tevaluator\x18\x03 \x01(\t\"\x1d\n\x0cRoundRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\t\"\x8d\x01\n\nPeerStatus\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12+\n\x06upload\x18\x02 \x01(\x0b\x32\x1b.labmatch.v1.UploadManifest\x12\x17\n\x0f\x65valuated_by_me\x18\x03 \x01(\x08\x12\x19\n\x11\x65valuated_by_peer\x18\x04 \x01(\x08\x12\x10\n\x08released\x18\x05 \x01(\x08\"s\n\nKindStatus\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12/\n\nown_upload\x18\x02 \x01(\x0b\x32\x1b.labmatch.v1.UploadManifest\x12&\n\x05peers\x18\x03 \x03(\x0b\x32\x17.labmatch.v1.PeerStatus\"Q\n\x0bRoundStatus\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x0b\n\x03lab\x18\x02 \x01(\t\x12&\n\x05kinds\x18\x03 \x03(\x0b\x32\x17.labmatch.v1.KindStatus2\xfa\x02\n\x0b\x43oordinator\x12?\n\x08GetRound\x12\x19.labmatch.v1.RoundRequest\x1a\x18.labmatch.v1.RoundStatus\x12?\n\x06Upload\x12\x17.labmatch.v1.UploadPart\x1a\x1a.labmatch.v1.UploadReceipt(\x01\x12I\n\x0e\x44ownloadUpload\x12\x1c.labmatch.v1.DownloadRequest\x1a\x17.labmatch.v1.UploadPart0\x01\x12Q\n\x10SubmitEvaluation\x12\x1b.labmatch.v1.EvaluationPart\x1a\x1e.labmatch.v1.EvaluationReceipt(\x01\x12K\n\x0f\x46\x65tchEvaluation\x12\x19.labmatch.v1.FetchRequest\x1a\x1b.labmatch.v1.EvaluationPart0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dlabmatch/v1/coordinator.proto\x12\x0blabmatch.v1\"3\n\rSignedMessage\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"\xb5\x01\n\x06Header\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\r\n\x05suite\x18\x02 \x01(\t\x12\x15\n\rconsortium_id\x18\x03 \x01(\t\x12\x0e\n\x06sender\x18\x04 \x01(\t\x12\x11\n\trecipient\x18\x05 \x01(\t\x12\r\n\x05\x65poch\x18\x06 \x01(\t\x12\x0c\n\x04kind\x18\x07 \x01(\t\x12\r\n\x05nonce\x18\x08 \x01(\x0c\x12\x11\n\tissued_at\x18\t \x01(\x03\x12\x12\n\nexpires_at\x18\n \x01(\x03\"D\n\tKeyCommit\x12#\n\x06header\x18\x01 \x01(\x0b\x32\x13.labmatch.v1.Header\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\"\xa0\x01\n\x0eUploadManifest\x12#\n\x06header\x18\x01 \x01(\x0b\x32\x13.labmatch.v1.Header\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\x12\x13\n\x0b\x63hunk_count\x18\x03 \x01(\r\x12\x15\n\rchunk_digests\x18\x04 \x03(\x0c\x12\x13\n\x0bmerkle_root\x18\x05 \x01(\x0c\x12\x19\n\x11key_commit_digest\x18\x06 \x01(\x0c\"\xcb\x01\n\x12\x45valuationManifest\x12#\n\x06header\x18\x01 \x01(\x0b\x32\x13.labmatch.v1.Header\x12\x15\n\rupload_digest\x18\x02 \x01(\x0c\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\x12\x13\n\x0b\x63hunk_count\x18\x04 \x01(\r\x12\x15\n\rchunk_digests\x18\x05 \x03(\x0c\x12\x13\n\x0bmerkle_root\x18\x06 \x01(\x0c\x12\x12\n\nsealed_key\x18\x07 \x01(\x0c\x12\x15\n\rstream_header\x18\x08 \x01(\x0c\"^\n\x17PublishKeyCommitRequest\x12*\n\x06\x63ommit\x18\x01 \x01(\x0b\x32\x1a.labmatch.v1.SignedMessage\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\"9\n\x0ePublishReceipt\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x0c\x12\x17\n\x0f\x61lready_present\x18\x02 \x01(\x08\"T\n\x0bUploadStart\x12,\n\x08manifest\x18\x01 \x01(\x0b\x32\x1a.labmatch.v1.SignedMessage\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\"$\n\x05\x43hunk\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"d\n\nUploadPart\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x18.labmatch.v1.UploadStartH\x00\x12#\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x12.labmatch.v1.ChunkH\x00\x42\x06\n\x04part\"[\n\rUploadReceipt\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x0c\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x08\x12\x0f\n\x07missing\x18\x03 \x03(\r\x12\x17\n\x0f\x61lready_present\x18\x04 \x01(\x08\"=\n\x0f\x44ownloadRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05owner\x18\x03 \x01(\t\"k\n\x0c\x44ownloadPart\x12.\n\x08manifest\x18\x01 \x01(\x0b\x32\x1a.labmatch.v1.SignedMessageH\x00\x12#\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x12.labmatch.v1.ChunkH\x00\x42\x06\n\x04part\"X\n\x0f\x45valuationStart\x12,\n\x08manifest\x18\x01 \x01(\x0b\x32\x1a.labmatch.v1.SignedMessage\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\"l\n\x0e\x45valuationPart\x12-\n\x05start\x18\x01 \x01(\x0b\x32\x1c.labmatch.v1.EvaluationStartH\x00\x12#\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x12.labmatch.v1.ChunkH\x00\x42\x06\n\x04part\"<\n\x11\x45valuationReceipt\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x0c\x12\x17\n\x0f\x61lready_present\x18\x02 \x01(\x08\">\n\x0c\x46\x65tchRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tevaluator\x18\x03 \x01(\t\"\x1d\n\x0cRoundRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\t\"\xd1\x01\n\nPeerStatus\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12.\n\nkey_commit\x18\x02 \x01(\x0b\x32\x1a.labmatch.v1.SignedMessage\x12*\n\x06upload\x18\x03 \x01(\x0b\x32\x1a.labmatch.v1.SignedMessage\x12\x17\n\x0f\x65valuated_by_me\x18\x04 \x01(\x08\x12\x19\n\x11\x65valuated_by_peer\x18\x05 \x01(\x08\x12\x10\n\x08released\x18\x06 \x01(\x08\x12\x13\n\x0b\x62udget_used\x18\x07 \x01(\x04\"\xb6\x01\n\nKindStatus\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x32\n\x0eown_key_commit\x18\x02 \x01(\x0b\x32\x1a.labmatch.v1.SignedMessage\x12.\n\nown_upload\x18\x03 \x01(\x0b\x32\x1a.labmatch.v1.SignedMessage\x12&\n\x05peers\x18\x04 \x03(\x0b\x32\x17.labmatch.v1.PeerStatus\x12\x0e\n\x06\x62udget\x18\x05 \x01(\x04\"Q\n\x0bRoundStatus\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x0b\n\x03lab\x18\x02 \x01(\t\x12&\n\x05kinds\x18\x03 \x03(\x0b\x32\x17.labmatch.v1.KindStatus2\xd3\x03\n\x0b\x43oordinator\x12?\n\x08GetRound\x12\x19.labmatch.v1.RoundRequest\x1a\x18.labmatch.v1.RoundStatus\x12U\n\x10PublishKeyCommit\x12$.labmatch.v1.PublishKeyCommitRequest\x1a\x1b.labmatch.v1.PublishReceipt\x12?\n\x06Upload\x12\x17.labmatch.v1.UploadPart\x1a\x1a.labmatch.v1.UploadReceipt(\x01\x12K\n\x0e\x44ownloadUpload\x12\x1c.labmatch.v1.DownloadRequest\x1a\x19.labmatch.v1.DownloadPart0\x01\x12Q\n\x10SubmitEvaluation\x12\x1b.labmatch.v1.EvaluationPart\x1a\x1e.labmatch.v1.EvaluationReceipt(\x01\x12K\n\x0f\x46\x65tchEvaluation\x12\x19.labmatch.v1.FetchRequest\x1a\x1b.labmatch.v1.EvaluationPart0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'labmatch.v1.coordinator_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_UPLOADMANIFEST']._serialized_start=47
-  _globals['_UPLOADMANIFEST']._serialized_end=191
-  _globals['_UPLOADCHUNK']._serialized_start=193
-  _globals['_UPLOADCHUNK']._serialized_end=239
-  _globals['_UPLOADPART']._serialized_start=241
-  _globals['_UPLOADPART']._serialized_end=353
-  _globals['_UPLOADRECEIPT']._serialized_start=355
-  _globals['_UPLOADRECEIPT']._serialized_end=411
-  _globals['_DOWNLOADREQUEST']._serialized_start=413
-  _globals['_DOWNLOADREQUEST']._serialized_end=474
-  _globals['_EVALUATIONMANIFEST']._serialized_start=477
-  _globals['_EVALUATIONMANIFEST']._serialized_end=710
-  _globals['_SEALEDCHUNK']._serialized_start=712
-  _globals['_SEALEDCHUNK']._serialized_end=760
-  _globals['_EVALUATIONPART']._serialized_start=762
-  _globals['_EVALUATIONPART']._serialized_end=882
-  _globals['_EVALUATIONRECEIPT']._serialized_start=884
-  _globals['_EVALUATIONRECEIPT']._serialized_end=944
-  _globals['_FETCHREQUEST']._serialized_start=946
-  _globals['_FETCHREQUEST']._serialized_end=1008
-  _globals['_ROUNDREQUEST']._serialized_start=1010
-  _globals['_ROUNDREQUEST']._serialized_end=1039
-  _globals['_PEERSTATUS']._serialized_start=1042
-  _globals['_PEERSTATUS']._serialized_end=1183
-  _globals['_KINDSTATUS']._serialized_start=1185
-  _globals['_KINDSTATUS']._serialized_end=1300
-  _globals['_ROUNDSTATUS']._serialized_start=1302
-  _globals['_ROUNDSTATUS']._serialized_end=1383
-  _globals['_COORDINATOR']._serialized_start=1386
-  _globals['_COORDINATOR']._serialized_end=1764
+  _globals['_SIGNEDMESSAGE']._serialized_start=46
+  _globals['_SIGNEDMESSAGE']._serialized_end=97
+  _globals['_HEADER']._serialized_start=100
+  _globals['_HEADER']._serialized_end=281
+  _globals['_KEYCOMMIT']._serialized_start=283
+  _globals['_KEYCOMMIT']._serialized_end=351
+  _globals['_UPLOADMANIFEST']._serialized_start=354
+  _globals['_UPLOADMANIFEST']._serialized_end=514
+  _globals['_EVALUATIONMANIFEST']._serialized_start=517
+  _globals['_EVALUATIONMANIFEST']._serialized_end=720
+  _globals['_PUBLISHKEYCOMMITREQUEST']._serialized_start=722
+  _globals['_PUBLISHKEYCOMMITREQUEST']._serialized_end=816
+  _globals['_PUBLISHRECEIPT']._serialized_start=818
+  _globals['_PUBLISHRECEIPT']._serialized_end=875
+  _globals['_UPLOADSTART']._serialized_start=877
+  _globals['_UPLOADSTART']._serialized_end=961
+  _globals['_CHUNK']._serialized_start=963
+  _globals['_CHUNK']._serialized_end=999
+  _globals['_UPLOADPART']._serialized_start=1001
+  _globals['_UPLOADPART']._serialized_end=1101
+  _globals['_UPLOADRECEIPT']._serialized_start=1103
+  _globals['_UPLOADRECEIPT']._serialized_end=1194
+  _globals['_DOWNLOADREQUEST']._serialized_start=1196
+  _globals['_DOWNLOADREQUEST']._serialized_end=1257
+  _globals['_DOWNLOADPART']._serialized_start=1259
+  _globals['_DOWNLOADPART']._serialized_end=1366
+  _globals['_EVALUATIONSTART']._serialized_start=1368
+  _globals['_EVALUATIONSTART']._serialized_end=1456
+  _globals['_EVALUATIONPART']._serialized_start=1458
+  _globals['_EVALUATIONPART']._serialized_end=1566
+  _globals['_EVALUATIONRECEIPT']._serialized_start=1568
+  _globals['_EVALUATIONRECEIPT']._serialized_end=1628
+  _globals['_FETCHREQUEST']._serialized_start=1630
+  _globals['_FETCHREQUEST']._serialized_end=1692
+  _globals['_ROUNDREQUEST']._serialized_start=1694
+  _globals['_ROUNDREQUEST']._serialized_end=1723
+  _globals['_PEERSTATUS']._serialized_start=1726
+  _globals['_PEERSTATUS']._serialized_end=1935
+  _globals['_KINDSTATUS']._serialized_start=1938
+  _globals['_KINDSTATUS']._serialized_end=2120
+  _globals['_ROUNDSTATUS']._serialized_start=2122
+  _globals['_ROUNDSTATUS']._serialized_end=2203
+  _globals['_COORDINATOR']._serialized_start=2206
+  _globals['_COORDINATOR']._serialized_end=2673
 # @@protoc_insertion_point(module_scope)

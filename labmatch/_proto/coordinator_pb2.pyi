@@ -7,49 +7,133 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class UploadManifest(_message.Message):
-    __slots__ = ("version", "suite", "epoch", "kind", "owner", "count", "chunk_count", "digest")
+class SignedMessage(_message.Message):
+    __slots__ = ("payload", "signature")
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    payload: bytes
+    signature: bytes
+    def __init__(self, payload: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class Header(_message.Message):
+    __slots__ = ("version", "suite", "consortium_id", "sender", "recipient", "epoch", "kind", "nonce", "issued_at", "expires_at")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SUITE_FIELD_NUMBER: _ClassVar[int]
+    CONSORTIUM_ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
-    OWNER_FIELD_NUMBER: _ClassVar[int]
-    COUNT_FIELD_NUMBER: _ClassVar[int]
-    CHUNK_COUNT_FIELD_NUMBER: _ClassVar[int]
-    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     version: int
     suite: str
+    consortium_id: str
+    sender: str
+    recipient: str
     epoch: str
     kind: str
-    owner: str
+    nonce: bytes
+    issued_at: int
+    expires_at: int
+    def __init__(self, version: _Optional[int] = ..., suite: _Optional[str] = ..., consortium_id: _Optional[str] = ..., sender: _Optional[str] = ..., recipient: _Optional[str] = ..., epoch: _Optional[str] = ..., kind: _Optional[str] = ..., nonce: _Optional[bytes] = ..., issued_at: _Optional[int] = ..., expires_at: _Optional[int] = ...) -> None: ...
+
+class KeyCommit(_message.Message):
+    __slots__ = ("header", "public_key")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    header: Header
+    public_key: bytes
+    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., public_key: _Optional[bytes] = ...) -> None: ...
+
+class UploadManifest(_message.Message):
+    __slots__ = ("header", "count", "chunk_count", "chunk_digests", "merkle_root", "key_commit_digest")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    MERKLE_ROOT_FIELD_NUMBER: _ClassVar[int]
+    KEY_COMMIT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    header: Header
     count: int
     chunk_count: int
-    digest: bytes
-    def __init__(self, version: _Optional[int] = ..., suite: _Optional[str] = ..., epoch: _Optional[str] = ..., kind: _Optional[str] = ..., owner: _Optional[str] = ..., count: _Optional[int] = ..., chunk_count: _Optional[int] = ..., digest: _Optional[bytes] = ...) -> None: ...
+    chunk_digests: _containers.RepeatedScalarFieldContainer[bytes]
+    merkle_root: bytes
+    key_commit_digest: bytes
+    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., count: _Optional[int] = ..., chunk_count: _Optional[int] = ..., chunk_digests: _Optional[_Iterable[bytes]] = ..., merkle_root: _Optional[bytes] = ..., key_commit_digest: _Optional[bytes] = ...) -> None: ...
 
-class UploadChunk(_message.Message):
-    __slots__ = ("index", "elements")
-    INDEX_FIELD_NUMBER: _ClassVar[int]
-    ELEMENTS_FIELD_NUMBER: _ClassVar[int]
-    index: int
-    elements: bytes
-    def __init__(self, index: _Optional[int] = ..., elements: _Optional[bytes] = ...) -> None: ...
+class EvaluationManifest(_message.Message):
+    __slots__ = ("header", "upload_digest", "count", "chunk_count", "chunk_digests", "merkle_root", "sealed_key", "stream_header")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    MERKLE_ROOT_FIELD_NUMBER: _ClassVar[int]
+    SEALED_KEY_FIELD_NUMBER: _ClassVar[int]
+    STREAM_HEADER_FIELD_NUMBER: _ClassVar[int]
+    header: Header
+    upload_digest: bytes
+    count: int
+    chunk_count: int
+    chunk_digests: _containers.RepeatedScalarFieldContainer[bytes]
+    merkle_root: bytes
+    sealed_key: bytes
+    stream_header: bytes
+    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., upload_digest: _Optional[bytes] = ..., count: _Optional[int] = ..., chunk_count: _Optional[int] = ..., chunk_digests: _Optional[_Iterable[bytes]] = ..., merkle_root: _Optional[bytes] = ..., sealed_key: _Optional[bytes] = ..., stream_header: _Optional[bytes] = ...) -> None: ...
 
-class UploadPart(_message.Message):
-    __slots__ = ("manifest", "chunk")
-    MANIFEST_FIELD_NUMBER: _ClassVar[int]
-    CHUNK_FIELD_NUMBER: _ClassVar[int]
-    manifest: UploadManifest
-    chunk: UploadChunk
-    def __init__(self, manifest: _Optional[_Union[UploadManifest, _Mapping]] = ..., chunk: _Optional[_Union[UploadChunk, _Mapping]] = ...) -> None: ...
+class PublishKeyCommitRequest(_message.Message):
+    __slots__ = ("commit", "idempotency_key")
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    commit: SignedMessage
+    idempotency_key: str
+    def __init__(self, commit: _Optional[_Union[SignedMessage, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
-class UploadReceipt(_message.Message):
+class PublishReceipt(_message.Message):
     __slots__ = ("digest", "already_present")
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     ALREADY_PRESENT_FIELD_NUMBER: _ClassVar[int]
     digest: bytes
     already_present: bool
     def __init__(self, digest: _Optional[bytes] = ..., already_present: _Optional[bool] = ...) -> None: ...
+
+class UploadStart(_message.Message):
+    __slots__ = ("manifest", "idempotency_key")
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    manifest: SignedMessage
+    idempotency_key: str
+    def __init__(self, manifest: _Optional[_Union[SignedMessage, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class Chunk(_message.Message):
+    __slots__ = ("index", "data")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    data: bytes
+    def __init__(self, index: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class UploadPart(_message.Message):
+    __slots__ = ("start", "chunk")
+    START_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    start: UploadStart
+    chunk: Chunk
+    def __init__(self, start: _Optional[_Union[UploadStart, _Mapping]] = ..., chunk: _Optional[_Union[Chunk, _Mapping]] = ...) -> None: ...
+
+class UploadReceipt(_message.Message):
+    __slots__ = ("digest", "complete", "missing", "already_present")
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_PRESENT_FIELD_NUMBER: _ClassVar[int]
+    digest: bytes
+    complete: bool
+    missing: _containers.RepeatedScalarFieldContainer[int]
+    already_present: bool
+    def __init__(self, digest: _Optional[bytes] = ..., complete: _Optional[bool] = ..., missing: _Optional[_Iterable[int]] = ..., already_present: _Optional[bool] = ...) -> None: ...
 
 class DownloadRequest(_message.Message):
     __slots__ = ("epoch", "kind", "owner")
@@ -61,49 +145,29 @@ class DownloadRequest(_message.Message):
     owner: str
     def __init__(self, epoch: _Optional[str] = ..., kind: _Optional[str] = ..., owner: _Optional[str] = ...) -> None: ...
 
-class EvaluationManifest(_message.Message):
-    __slots__ = ("version", "suite", "epoch", "kind", "evaluator", "owner", "upload_digest", "count", "chunk_count", "sealed_key", "stream_header", "digest")
-    VERSION_FIELD_NUMBER: _ClassVar[int]
-    SUITE_FIELD_NUMBER: _ClassVar[int]
-    EPOCH_FIELD_NUMBER: _ClassVar[int]
-    KIND_FIELD_NUMBER: _ClassVar[int]
-    EVALUATOR_FIELD_NUMBER: _ClassVar[int]
-    OWNER_FIELD_NUMBER: _ClassVar[int]
-    UPLOAD_DIGEST_FIELD_NUMBER: _ClassVar[int]
-    COUNT_FIELD_NUMBER: _ClassVar[int]
-    CHUNK_COUNT_FIELD_NUMBER: _ClassVar[int]
-    SEALED_KEY_FIELD_NUMBER: _ClassVar[int]
-    STREAM_HEADER_FIELD_NUMBER: _ClassVar[int]
-    DIGEST_FIELD_NUMBER: _ClassVar[int]
-    version: int
-    suite: str
-    epoch: str
-    kind: str
-    evaluator: str
-    owner: str
-    upload_digest: bytes
-    count: int
-    chunk_count: int
-    sealed_key: bytes
-    stream_header: bytes
-    digest: bytes
-    def __init__(self, version: _Optional[int] = ..., suite: _Optional[str] = ..., epoch: _Optional[str] = ..., kind: _Optional[str] = ..., evaluator: _Optional[str] = ..., owner: _Optional[str] = ..., upload_digest: _Optional[bytes] = ..., count: _Optional[int] = ..., chunk_count: _Optional[int] = ..., sealed_key: _Optional[bytes] = ..., stream_header: _Optional[bytes] = ..., digest: _Optional[bytes] = ...) -> None: ...
-
-class SealedChunk(_message.Message):
-    __slots__ = ("index", "ciphertext")
-    INDEX_FIELD_NUMBER: _ClassVar[int]
-    CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
-    index: int
-    ciphertext: bytes
-    def __init__(self, index: _Optional[int] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...
-
-class EvaluationPart(_message.Message):
+class DownloadPart(_message.Message):
     __slots__ = ("manifest", "chunk")
     MANIFEST_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
-    manifest: EvaluationManifest
-    chunk: SealedChunk
-    def __init__(self, manifest: _Optional[_Union[EvaluationManifest, _Mapping]] = ..., chunk: _Optional[_Union[SealedChunk, _Mapping]] = ...) -> None: ...
+    manifest: SignedMessage
+    chunk: Chunk
+    def __init__(self, manifest: _Optional[_Union[SignedMessage, _Mapping]] = ..., chunk: _Optional[_Union[Chunk, _Mapping]] = ...) -> None: ...
+
+class EvaluationStart(_message.Message):
+    __slots__ = ("manifest", "idempotency_key")
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    manifest: SignedMessage
+    idempotency_key: str
+    def __init__(self, manifest: _Optional[_Union[SignedMessage, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class EvaluationPart(_message.Message):
+    __slots__ = ("start", "chunk")
+    START_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    start: EvaluationStart
+    chunk: Chunk
+    def __init__(self, start: _Optional[_Union[EvaluationStart, _Mapping]] = ..., chunk: _Optional[_Union[Chunk, _Mapping]] = ...) -> None: ...
 
 class EvaluationReceipt(_message.Message):
     __slots__ = ("digest", "already_present")
@@ -130,28 +194,36 @@ class RoundRequest(_message.Message):
     def __init__(self, epoch: _Optional[str] = ...) -> None: ...
 
 class PeerStatus(_message.Message):
-    __slots__ = ("peer", "upload", "evaluated_by_me", "evaluated_by_peer", "released")
+    __slots__ = ("peer", "key_commit", "upload", "evaluated_by_me", "evaluated_by_peer", "released", "budget_used")
     PEER_FIELD_NUMBER: _ClassVar[int]
+    KEY_COMMIT_FIELD_NUMBER: _ClassVar[int]
     UPLOAD_FIELD_NUMBER: _ClassVar[int]
     EVALUATED_BY_ME_FIELD_NUMBER: _ClassVar[int]
     EVALUATED_BY_PEER_FIELD_NUMBER: _ClassVar[int]
     RELEASED_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_USED_FIELD_NUMBER: _ClassVar[int]
     peer: str
-    upload: UploadManifest
+    key_commit: SignedMessage
+    upload: SignedMessage
     evaluated_by_me: bool
     evaluated_by_peer: bool
     released: bool
-    def __init__(self, peer: _Optional[str] = ..., upload: _Optional[_Union[UploadManifest, _Mapping]] = ..., evaluated_by_me: _Optional[bool] = ..., evaluated_by_peer: _Optional[bool] = ..., released: _Optional[bool] = ...) -> None: ...
+    budget_used: int
+    def __init__(self, peer: _Optional[str] = ..., key_commit: _Optional[_Union[SignedMessage, _Mapping]] = ..., upload: _Optional[_Union[SignedMessage, _Mapping]] = ..., evaluated_by_me: _Optional[bool] = ..., evaluated_by_peer: _Optional[bool] = ..., released: _Optional[bool] = ..., budget_used: _Optional[int] = ...) -> None: ...
 
 class KindStatus(_message.Message):
-    __slots__ = ("kind", "own_upload", "peers")
+    __slots__ = ("kind", "own_key_commit", "own_upload", "peers", "budget")
     KIND_FIELD_NUMBER: _ClassVar[int]
+    OWN_KEY_COMMIT_FIELD_NUMBER: _ClassVar[int]
     OWN_UPLOAD_FIELD_NUMBER: _ClassVar[int]
     PEERS_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
     kind: str
-    own_upload: UploadManifest
+    own_key_commit: SignedMessage
+    own_upload: SignedMessage
     peers: _containers.RepeatedCompositeFieldContainer[PeerStatus]
-    def __init__(self, kind: _Optional[str] = ..., own_upload: _Optional[_Union[UploadManifest, _Mapping]] = ..., peers: _Optional[_Iterable[_Union[PeerStatus, _Mapping]]] = ...) -> None: ...
+    budget: int
+    def __init__(self, kind: _Optional[str] = ..., own_key_commit: _Optional[_Union[SignedMessage, _Mapping]] = ..., own_upload: _Optional[_Union[SignedMessage, _Mapping]] = ..., peers: _Optional[_Iterable[_Union[PeerStatus, _Mapping]]] = ..., budget: _Optional[int] = ...) -> None: ...
 
 class RoundStatus(_message.Message):
     __slots__ = ("epoch", "lab", "kinds")

@@ -40,6 +40,11 @@ class CoordinatorStub:
                 request_serializer=labmatch_dot_v1_dot_coordinator__pb2.RoundRequest.SerializeToString,
                 response_deserializer=labmatch_dot_v1_dot_coordinator__pb2.RoundStatus.FromString,
                 _registered_method=True)
+        self.PublishKeyCommit = channel.unary_unary(
+                '/labmatch.v1.Coordinator/PublishKeyCommit',
+                request_serializer=labmatch_dot_v1_dot_coordinator__pb2.PublishKeyCommitRequest.SerializeToString,
+                response_deserializer=labmatch_dot_v1_dot_coordinator__pb2.PublishReceipt.FromString,
+                _registered_method=True)
         self.Upload = channel.stream_unary(
                 '/labmatch.v1.Coordinator/Upload',
                 request_serializer=labmatch_dot_v1_dot_coordinator__pb2.UploadPart.SerializeToString,
@@ -48,7 +53,7 @@ class CoordinatorStub:
         self.DownloadUpload = channel.unary_stream(
                 '/labmatch.v1.Coordinator/DownloadUpload',
                 request_serializer=labmatch_dot_v1_dot_coordinator__pb2.DownloadRequest.SerializeToString,
-                response_deserializer=labmatch_dot_v1_dot_coordinator__pb2.UploadPart.FromString,
+                response_deserializer=labmatch_dot_v1_dot_coordinator__pb2.DownloadPart.FromString,
                 _registered_method=True)
         self.SubmitEvaluation = channel.stream_unary(
                 '/labmatch.v1.Coordinator/SubmitEvaluation',
@@ -72,15 +77,23 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PublishKeyCommit(self, request, context):
+        """Publish the caller's key commitment for one (epoch, kind).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Upload(self, request_iterator, context):
-        """The caller's blinded set for one (epoch, kind): manifest, then chunks.
+        """The caller's blinded set for one (epoch, kind): a start part with the
+        signed manifest, then any chunks not yet received (resumable by index).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DownloadUpload(self, request, context):
-        """A peer's blinded set: manifest, then chunks.
+        """A peer's blinded set: its signed manifest, then every chunk.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -109,6 +122,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     request_deserializer=labmatch_dot_v1_dot_coordinator__pb2.RoundRequest.FromString,
                     response_serializer=labmatch_dot_v1_dot_coordinator__pb2.RoundStatus.SerializeToString,
             ),
+            'PublishKeyCommit': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishKeyCommit,
+                    request_deserializer=labmatch_dot_v1_dot_coordinator__pb2.PublishKeyCommitRequest.FromString,
+                    response_serializer=labmatch_dot_v1_dot_coordinator__pb2.PublishReceipt.SerializeToString,
+            ),
             'Upload': grpc.stream_unary_rpc_method_handler(
                     servicer.Upload,
                     request_deserializer=labmatch_dot_v1_dot_coordinator__pb2.UploadPart.FromString,
@@ -117,7 +135,7 @@ def add_CoordinatorServicer_to_server(servicer, server):
             'DownloadUpload': grpc.unary_stream_rpc_method_handler(
                     servicer.DownloadUpload,
                     request_deserializer=labmatch_dot_v1_dot_coordinator__pb2.DownloadRequest.FromString,
-                    response_serializer=labmatch_dot_v1_dot_coordinator__pb2.UploadPart.SerializeToString,
+                    response_serializer=labmatch_dot_v1_dot_coordinator__pb2.DownloadPart.SerializeToString,
             ),
             'SubmitEvaluation': grpc.stream_unary_rpc_method_handler(
                     servicer.SubmitEvaluation,
@@ -157,6 +175,33 @@ class Coordinator:
             '/labmatch.v1.Coordinator/GetRound',
             labmatch_dot_v1_dot_coordinator__pb2.RoundRequest.SerializeToString,
             labmatch_dot_v1_dot_coordinator__pb2.RoundStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishKeyCommit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/labmatch.v1.Coordinator/PublishKeyCommit',
+            labmatch_dot_v1_dot_coordinator__pb2.PublishKeyCommitRequest.SerializeToString,
+            labmatch_dot_v1_dot_coordinator__pb2.PublishReceipt.FromString,
             options,
             channel_credentials,
             insecure,
@@ -210,7 +255,7 @@ class Coordinator:
             target,
             '/labmatch.v1.Coordinator/DownloadUpload',
             labmatch_dot_v1_dot_coordinator__pb2.DownloadRequest.SerializeToString,
-            labmatch_dot_v1_dot_coordinator__pb2.UploadPart.FromString,
+            labmatch_dot_v1_dot_coordinator__pb2.DownloadPart.FromString,
             options,
             channel_credentials,
             insecure,
