@@ -33,11 +33,15 @@ VERSION = 1
 
 SUFFIXES: tuple[str, ...] = (
     # English-speaking jurisdictions, generic.
-    "Inc", "Incorporated", "Corp", "Corporation", "Co", "Company",
-    "Ltd", "Limited", "Ltd Liability Co", "Limited Liability Company",
-    "LLC", "L.L.C.", "LC", "L3C", "PLLC", "PC", "Professional Corporation",
-    "LLP", "Limited Liability Partnership", "RLLP", "LLLP", "RLLLP",
-    "LP", "Limited Partnership", "Unlimited", "Unltd", "Ultd",
+    "Inc", "Incorporated", "Incorporation", "Corp", "Corporation", "Co",
+    "Company", "Ltd", "Limited", "Limited Liability Company",
+    "Limited Liability Co", "Ltd Liability Company", "Ltd Liability Co",
+    "LLC", "L.L.C.", "LC", "L3C", "LCA", "PLLC", "PC", "Prof Corp",
+    "Professional Corporation", "Professional Service Corporation", "PBC",
+    "LLP", "Limited Liability Partnership",
+    "Registered Limited Liability Partnership", "RLLP", "LLLP", "RLLLP",
+    "LP", "Limited Partnership", "Ltd Partnership", "ILP", "SLP",
+    "Unlimited", "Unltd", "Ultd", "LDC", "PCC", "ICC",
     "Unlimited Company", "plc", "Public Limited Company",
     "Public Company Limited", "PCL", "NA", "IBC", "& Co", "and Company",
     "& Cie", "Co-op", "Coop", "Cooperative", "Co-operative",
@@ -48,31 +52,34 @@ SUFFIXES: tuple[str, ...] = (
     "SENC", "SENCRL", "S.E.N.C.R.L.",
     # Australia, New Zealand, South and South-East Asia.
     "Pty", "Pty Ltd", "Proprietary Limited", "Pvt", "Pvt Ltd",
-    "Private Limited", "Pte", "Pte Ltd", "OPC", "Sdn Bhd", "Sendirian Berhad",
-    "Bhd", "Berhad", "Tbk", "Persero",
+    "Private Limited", "Proprietary Limited", "Proprietary Ltd", "Pte",
+    "Pte Ltd", "OPC", "Sdn Bhd", "Sendirian Berhad", "Bhd", "Berhad", "Tbk",
+    "Persero", "NL", "No Liability",
     # Germany, Austria, Switzerland, Liechtenstein.
     "GmbH", "Gesellschaft mit beschränkter Haftung", "mbH", "GesmbH",
     "Ges.m.b.H.", "AG", "Aktiengesellschaft", "KG", "Kommanditgesellschaft",
     "KGaA", "GmbH & Co KG", "AG & Co KG", "OHG", "UG",
-    "UG (haftungsbeschränkt)", "eG", "e.K.", "GbR", "PartG",
+    "UG (haftungsbeschränkt)", "eG", "e.K.", "GbR", "GesbR", "PartG", "OEG",
     "Sàrl", "Sarl",
     # European Union forms.
     "SE", "SCE", "EEIG", "EWIV", "GEIE",
     # France, Belgium, Luxembourg, Monaco.
     "SA", "Société Anonyme", "SAS", "SASU", "SARL", "EURL", "SNC", "SCS",
-    "SCA", "SCI", "SCOP", "GIE", "SCRL", "SPRL", "SRL", "SComm",
+    "SCA", "SCI", "SCP", "SCOP", "GIE", "SCRL", "SPRL", "SRL", "SComm",
+    "SICAV", "Coopérative",
     "BVBA", "CVBA", "ASBL", "NV/SA", "SA/NV",
     # Netherlands.
     "BV", "NV", "CV", "VOF",
     # Spain, Portugal, Italy.
     "SL", "SLU", "SAU", "SLL", "S. Coop", "Sociedad Anónima",
     "Sociedad Limitada", "Lda", "Ltda", "Limitada", "Unipessoal Lda",
-    "SpA", "Srls", "Scarl", "Soc Coop",
-    "Società per Azioni",
+    "SpA", "Srls", "Scarl", "Soc Coop", "Società per Azioni",
+    "Società Cooperativa",
     # Latin America.
     "S.A. de C.V.", "S.A.B. de C.V.", "S.A.P.I. de C.V.", "S. de R.L.",
     "S. de R.L. de C.V.", "S.C.", "A.C.", "S. en C.", "S. en C.S.",
     "S.A.C.", "S.A.A.", "E.I.R.L.", "S.A.C.I.", "S.A.I.C.", "C.A.",
+    "SOFOM", "SOFOM ENR", "SOFOM ER",
     "Sociedade Anônima", "EIRELI", "Cía Ltda", "Cia Ltda",
     # Nordic and Baltic countries.
     "AB", "AB (publ)", "HB", "KB", "AS", "ASA", "A/S", "ApS", "IVS", "Oy",
@@ -85,14 +92,15 @@ SUFFIXES: tuple[str, ...] = (
     "dooel", "SH.P.K.", "SHPK", "SH.A.",
     "OOD", "EOOD", "AD", "EAD", "ООД", "ЕООД", "АД", "ЕАД",
     # Greece, Cyprus, Turkey.
-    "AE", "Α.Ε.", "Ε.Π.Ε.", "Ι.Κ.Ε.",
+    "AE", "Α.Ε.", "Ε.Π.Ε.", "EPE", "Ι.Κ.Ε.",
     "O.E.", "E.E.", "A.Ş.", "A.S.", "Ltd. Şti.", "Ltd. Sti.",
     "Limited Şirketi", "Limited Sirketi", "Anonim Şirketi",
     "Anonim Sirketi",
     # Russia, Ukraine, Belarus, Kazakhstan and neighbours.
     "OOO", "ООО", "ZAO", "ЗАО", "OAO", "ОАО", "PAO", "ПАО", "AO", "АО",
     "NAO", "НАО", "ODO", "ОДО", "ТОО", "TOV", "ТОВ", "PrAT", "ПрАТ",
-    "PAT", "ПАТ", "ТАА", "PJSC", "JSC", "OJSC", "CJSC", "PJS",
+    "PAT", "ПАТ", "ZAT", "ЗАТ", "ТАА", "MMC", "PJSC", "JSC", "OJSC",
+    "CJSC", "PJS",
     "Joint Stock Company", "Open Joint Stock Company",
     "Closed Joint Stock Company", "Public Joint Stock Company",
     "Aktsionernoe Obshchestvo", "Otkrytoe Aktsionernoe Obshchestvo",
@@ -111,7 +119,7 @@ SUFFIXES: tuple[str, ...] = (
     # East Asia: Japan, China, Hong Kong, Taiwan, Korea.
     "KK", "K.K.", "Kabushiki Kaisha", "GK", "Godo Kaisha", "YK",
     "Yugen Kaisha", "株式会社", "有限会社", "合同会社", "合資会社",
-    "合名会社", "有限公司", "股份有限公司", "有限责任公司",
+    "合名会社", "有限公司", "股份有限公司", "有限责任公司", "無限公司",
     "有限責任公司", "股份公司", "(주)", "주식회사", "유한회사",
     # Thailand.
     "จำกัด", "จำกัด (มหาชน)", "มหาชน",
