@@ -14,14 +14,24 @@ that lab's own machine. ``signing.key`` holds the lab's Ed25519 seed and
 (32 bytes) and a newline. No blinding seed is written here: a lab makes
 its own on first use. Private keys are mode 0600, certificates and the
 definition 0644, and every directory created 0700.
+
+The development set-up runs the production steps of ``enrolment`` on one
+machine: for each lab ``lab_keygen`` into ``labs/NAME``, then
+``create_consortium`` (which pins every lab's keys and ``enrol``s each),
+then ``install_response``; the intermediate requests and responses are
+removed. ``create_consortium`` is also the operator's first step in
+production, from requests the labs sent; ``enrol`` adds labs later.
 """
 from __future__ import annotations
 
+import contextlib
+import datetime
 import hmac
 import ipaddress
 import os
 import re
 import secrets
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,12 +50,27 @@ from labmatch.psi.errors import ConsortiumError
 from labmatch.psi.identifiers import INPUT_KINDS
 
 from . import pki
-from .files import make_private_dir, write_private, write_public
+from .enrolment import (
+    REQUEST_FILE,
+    enrol,
+    install_response,
+    lab_keygen,
+    load_consortium_file,
+    read_request,
+)
+from .files import (
+    make_private_dir,
+    read_file,
+    read_key_hex,
+    write_private,
+    write_public,
+)
 
 __all__ = [
     "DEFAULT_COORDINATOR",
     "DEFAULT_KINDS",
     "LabCredentials",
+    "create_consortium",
     "init_consortium",
     "load_consortium_file",
     "load_lab",
@@ -54,7 +79,6 @@ __all__ = [
 DEFAULT_COORDINATOR = "127.0.0.1:50051"
 DEFAULT_KINDS = ("ip", "domain", "wallet")
 CONSORTIUM_FILE = "consortium.toml"
-KEY_HEX = re.compile(r"[0-9a-f]{64}")
 DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 DNS_NAME = re.compile(rf"{DNS_LABEL}(?:\.{DNS_LABEL})*")
 PORT = re.compile(r"[0-9]{1,5}")
@@ -72,6 +96,9 @@ ca.key   The CA's private key. Keep it offline: move it to offline storage
          Neither the coordinator nor any lab ever needs it.
 ca.crt   The CA certificate. Public; a copy is in coordinator/ and in
          every labs/NAME/ directory.
+
+`labmatch consortium enrol` uses ca.key to certify a lab's enrolment
+request (a new lab, or a renewal); run it offline.
 
 `labmatch consortium init --force` on this directory keeps ca.key and
 ca.crt as they are and issues every other key and certificate afresh;
@@ -115,59 +142,98 @@ def init_consortium(
     directory = Path(directory)
     names = _check_labs(labs)
     kind_list = _check_kinds(kinds)
-    address, host = _check_coordinator(coordinator)
+    _check_coordinator(coordinator)
     _prepare(directory, force)
+    _ensure_ca(directory / "ca")
 
-    ca = _ensure_ca(directory / "ca")
-    keys = {name: (nacl.signing.SigningKey.generate(),
-                   nacl.public.PrivateKey.generate()) for name in names}
-    consortium = Consortium(
-        consortium_id=secrets.token_hex(8),
-        coordinator=address,
-        kinds=kind_list,
-        labs={name: _public(*pair) for name, pair in keys.items()},
-    )
-    definition = consortium.to_toml().encode()
-    _write_coordinator(directory / "coordinator", ca, host)
-    for name, (signing, sealing) in keys.items():
-        lab_dir = directory / "labs" / name
-        _write_lab(lab_dir, ca, name, signing, sealing, definition)
-    write_public(directory / CONSORTIUM_FILE, definition)
+    lab_dirs = [directory / "labs" / name for name in names]
+    requests = [lab_keygen(lab_dir, name, force=force)
+                for lab_dir, name in zip(lab_dirs, names)]
+    consortium = create_consortium(directory, requests,
+                                   coordinator=coordinator, kinds=kind_list,
+                                   force=True)
+    issued = directory / "issued"
+    for lab_dir, name in zip(lab_dirs, names):
+        install_response(lab_dir, issued / name, switch_consortium=True)
+        shutil.rmtree(issued / name)
+        (lab_dir / REQUEST_FILE).unlink()
+    with contextlib.suppress(OSError):
+        issued.rmdir()  # only if nothing else was issued there
 
     return consortium
 
 
-def load_consortium_file(path: Path) -> Consortium:
-    """The consortium defined in the TOML file at ``path``."""
-    try:
-        text = _read(Path(path)).decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConsortiumError(f"{path}: not UTF-8 text") from None
+def create_consortium(
+    directory: Path,
+    requests: Sequence[Path],
+    *,
+    coordinator: str = DEFAULT_COORDINATOR,
+    kinds: Sequence[str] = DEFAULT_KINDS,
+    force: bool = False,
+    now: datetime.datetime | None = None,
+) -> Consortium:
+    """Found a consortium from the labs' enrolment requests.
 
-    return Consortium.from_toml(text, source=str(path))
+    Operator side, offline. Uses the CA in ``directory/ca`` (made there if
+    there is none), checks every request, writes
+    ``directory/consortium.toml`` with a new consortium id and every
+    lab's keys pinned, issues the coordinator's key and certificate into
+    ``directory/coordinator`` and enrols each request, so that each lab's
+    response is in ``directory/issued/NAME``. Refuses a ``directory``
+    that already has a ``consortium.toml`` unless ``force`` (use
+    ``enrol`` to add a lab to a consortium).
+    """
+    directory = Path(directory)
+    requests = [Path(path) for path in requests]
+    kind_list = _check_kinds(kinds)
+    address, host = _check_coordinator(coordinator)
+    toml_path = directory / CONSORTIUM_FILE
+    if os.path.lexists(toml_path) and not force:
+        raise ConsortiumError(f"{toml_path} already exists; enrol adds a "
+                              "lab to it (force founds a new consortium)")
+    checked = [read_request(path) for path in requests]
+    _check_labs([r.name for r in checked])
+    _check_distinct_keys(checked, requests)
+
+    make_private_dir(directory)
+    ca = _ensure_ca(directory / "ca")
+    consortium = Consortium(
+        consortium_id=secrets.token_hex(8),
+        coordinator=address,
+        kinds=kind_list,
+        labs={r.name: r.keys for r in checked},
+    )
+    write_public(toml_path, consortium.to_toml().encode())
+    _write_coordinator(directory / "coordinator", ca, host, now)
+    for path in requests:
+        enrol(directory, path, now=now)
+
+    return consortium
 
 
 def load_lab(directory: Path) -> LabCredentials:
     """The credentials in lab directory ``directory``, checked.
 
     The certificate must name a member of the consortium, chain to the
-    directory's CA and match its key; the signing and sealing keys must
-    match the public keys pinned for that lab. ConsortiumError, naming the
-    file, otherwise.
+    directory's CA, match its key, last at most 30 days and bind the lab's
+    signing key; the signing and sealing keys must match the public keys
+    pinned for that lab. ConsortiumError, naming the file, otherwise.
+    Expiry is not checked here (see ``enrolment.expiry_warning``).
     """
     directory = Path(directory)
     toml_path = directory / CONSORTIUM_FILE
     consortium = load_consortium_file(toml_path)
     tls_key, tls_cert, ca_cert = (
-        _read(directory / f) for f in ("tls.key", "tls.crt", "ca.crt"))
+        read_file(directory / f) for f in ("tls.key", "tls.crt", "ca.crt"))
     name = _lab_of_cert(directory, tls_key, tls_cert, ca_cert)
     if name not in consortium.labs:
         raise ConsortiumError(f"{directory / 'tls.crt'}: lab {name} is not "
                               f"a member of the consortium in {toml_path}")
 
-    signing = nacl.signing.SigningKey(_read_key(directory / "signing.key"))
-    sealing = nacl.public.PrivateKey(_read_key(directory / "sealing.key"))
+    signing = nacl.signing.SigningKey(read_key_hex(directory / "signing.key"))
+    sealing = nacl.public.PrivateKey(read_key_hex(directory / "sealing.key"))
     _check_pinned(directory, consortium.labs[name], signing, sealing)
+    _check_bound(directory, tls_cert, signing)
 
     return LabCredentials(directory, name, consortium, tls_key, tls_cert,
                           ca_cert, signing, sealing)
@@ -282,58 +348,28 @@ def _reuse_ca(key_path: Path, cert_path: Path) -> pki.CA:
                               "exists; restore ca.crt (a CA key is never "
                               "replaced)")
     try:
-        return pki.load_ca(_read(key_path), _read(cert_path))
+        return pki.load_ca(read_file(key_path), read_file(cert_path))
     except ConsortiumError as exc:
         raise ConsortiumError(f"{key_path.parent}: {exc}") from None
 
 
-def _public(signing: nacl.signing.SigningKey,
-            sealing: nacl.public.PrivateKey) -> LabKeys:
-    return LabKeys(bytes(signing.verify_key), bytes(sealing.public_key))
+def _check_distinct_keys(checked: Sequence, paths: Sequence[Path]) -> None:
+    seen: dict[bytes, Path] = {}
+    for request, path in zip(checked, paths):
+        for key in (request.signing_key, request.sealing_key):
+            if key in seen:
+                raise ConsortiumError(f"{path}: its keys are also in "
+                                      f"{seen[key]}")
+            seen[key] = path
 
 
-def _write_coordinator(directory: Path, ca: pki.CA, host: str) -> None:
-    key_pem, cert_pem = ca.issue_coordinator([host])
+def _write_coordinator(directory: Path, ca: pki.CA, host: str,
+                       now: datetime.datetime | None) -> None:
+    key_pem, cert_pem = ca.issue_coordinator([host], now=now)
     make_private_dir(directory)
     write_private(directory / "tls.key", key_pem)
     write_public(directory / "tls.crt", cert_pem)
     write_public(directory / "ca.crt", ca.cert_pem)
-
-
-def _write_lab(directory: Path, ca: pki.CA, name: str,
-               signing: nacl.signing.SigningKey,
-               sealing: nacl.public.PrivateKey, toml: bytes) -> None:
-    key_pem, cert_pem = ca.issue_lab(name)
-    make_private_dir(directory)
-    write_private(directory / "tls.key", key_pem)
-    write_public(directory / "tls.crt", cert_pem)
-    write_public(directory / "ca.crt", ca.cert_pem)
-    write_private(directory / "signing.key", _key_hex(bytes(signing)))
-    write_private(directory / "sealing.key", _key_hex(bytes(sealing)))
-    write_public(directory / CONSORTIUM_FILE, toml)
-
-
-def _key_hex(raw: bytes) -> bytes:
-    return raw.hex().encode() + b"\n"
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ConsortiumError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ConsortiumError(f"{path}: cannot read ({exc.strerror})") \
-            from None
-
-
-def _read_key(path: Path) -> bytes:
-    text = _read(path).strip()
-    if not KEY_HEX.fullmatch(text.decode("ascii", errors="replace")):
-        raise ConsortiumError(f"{path}: must hold a 32-byte key as 64 "
-                              "lowercase hex digits")
-
-    return bytes.fromhex(text.decode("ascii"))
 
 
 def _lab_of_cert(directory: Path, key_pem: bytes, cert_pem: bytes,
@@ -345,6 +381,7 @@ def _lab_of_cert(directory: Path, key_pem: bytes, cert_pem: bytes,
         raise ConsortiumError(f"{directory / 'tls.key'}: {exc}") from None
     try:
         pki.check_issued(cert_pem, ca_pem)
+        pki.check_lifetime(cert_pem)
         return pki.lab_name_from_cert(cert_pem)
     except ConsortiumError as exc:
         raise ConsortiumError(f"{cert_path}: {exc}") from None
@@ -363,3 +400,18 @@ def _check_pinned(directory: Path, pinned: LabKeys,
             raise ConsortiumError(
                 f"{directory / filename}: its public key differs from the "
                 f"one pinned in {toml_path}")
+
+
+def _check_bound(directory: Path, cert_pem: bytes,
+                 signing: nacl.signing.SigningKey) -> None:
+    cert_path = directory / "tls.crt"
+    try:
+        bound = pki.signing_key_from_cert(cert_pem)
+    except ConsortiumError as exc:
+        raise ConsortiumError(f"{cert_path}: {exc}") from None
+    if bound is None:
+        raise ConsortiumError(f"{cert_path}: binds no signing key (issued "
+                              "before enrolment bound one); renew it")
+    if not hmac.compare_digest(bound, bytes(signing.verify_key)):
+        raise ConsortiumError(f"{cert_path}: the signing key it binds is "
+                              f"not the one in {directory / 'signing.key'}")

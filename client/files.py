@@ -1,4 +1,4 @@
-"""Writing credential and state files safely.
+"""Writing credential and state files safely, and reading them back.
 
 Every write is atomic: the bytes go to a temporary file beside the target,
 are flushed to disk, and the temporary file is renamed over the target (or,
@@ -11,14 +11,25 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from pathlib import Path
 
-__all__ = ["write_private", "write_public", "make_private_dir"]
+from labmatch.psi.errors import ConsortiumError
+
+__all__ = [
+    "key_hex",
+    "make_private_dir",
+    "read_file",
+    "read_key_hex",
+    "write_private",
+    "write_public",
+]
 
 PRIVATE_FILE = 0o600
 PUBLIC_FILE = 0o644
 PRIVATE_DIR = 0o700
+KEY_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def write_private(path: Path, data: bytes, *,
@@ -53,6 +64,38 @@ def make_private_dir(path: Path) -> None:
         with contextlib.suppress(FileExistsError):
             directory.mkdir(mode=PRIVATE_DIR)
             os.chmod(directory, PRIVATE_DIR)  # the umask may have narrowed it
+
+
+def read_file(path: Path) -> bytes:
+    """The bytes in ``path``; ConsortiumError naming it if unreadable."""
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ConsortiumError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConsortiumError(f"{path}: cannot read ({exc.strerror})") \
+            from None
+
+
+def key_hex(raw: bytes) -> bytes:
+    """A 32-byte key as the content of a key file: hex and a newline."""
+    if len(raw) != 32:
+        raise ValueError("a key is 32 bytes")
+
+    return raw.hex().encode() + b"\n"
+
+
+def read_key_hex(path: Path) -> bytes:
+    """The 32-byte key in the key file at ``path`` (64 lowercase hex
+    digits, optionally surrounded by whitespace). ConsortiumError naming
+    the file, never showing its content, otherwise."""
+    text = read_file(path).strip()
+    if not KEY_HEX.fullmatch(text.decode("ascii", errors="replace")):
+        raise ConsortiumError(f"{path}: must hold a 32-byte key as 64 "
+                              "lowercase hex digits")
+
+    return bytes.fromhex(text.decode("ascii"))
 
 
 def _write_atomic(path: Path, data: bytes, mode: int,

@@ -5,6 +5,14 @@ with a header row naming a ``kind`` and a ``value`` column and, if the
 lab keeps its own record ids, a ``ref`` column. Header names are matched
 without regard to case or surrounding spaces; other columns are ignored.
 
+A file whose name ends ``.jsonl`` or ``.ndjson`` is JSON Lines instead:
+one JSON object per line with string members ``kind`` and ``value`` and
+an optional string ``ref``; other members are ignored. A line that is
+not JSON (``invalid-json``), lacks ``kind`` or ``value``
+(``missing-field``), gives one of the three a value that is not a string
+(``non-string-field``) or names one twice (``duplicate-field``) is a bad
+row like any other.
+
 A problem with one row never loses the others: the row is reported as a
 :class:`BadRow` (file, line, reason; never the value) and skipped, or,
 with ``strict=True``, raised. A problem with the file itself (missing,
@@ -20,6 +28,7 @@ longer than :data:`MAX_VALUE_CHARS` are refused by the core.
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -45,12 +54,19 @@ MAX_VALUE_CHARS = identifiers.MAX_VALUE_CHARS
 MAX_LINE_BYTES = 64 * 1024
 MAX_INPUT_ROWS = 20_000_000
 
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
+
 _BOM = b"\xef\xbb\xbf"
 _REQUIRED_COLUMNS = ("kind", "value")
+_FIELDS = ("kind", "value", "ref")
 _MESSAGES = {
     "invalid-utf8": "row is not valid UTF-8",
     "malformed-row": "row does not parse as CSV with the header's columns",
     "line-too-long": f"row longer than {MAX_LINE_BYTES} bytes",
+    "invalid-json": "line is not a JSON object",
+    "missing-field": "line lacks a 'kind' or a 'value' member",
+    "non-string-field": "'kind', 'value' and 'ref' must be JSON strings",
+    "duplicate-field": "line names 'kind', 'value' or 'ref' twice",
 }
 
 
@@ -64,6 +80,7 @@ class InputRow:
     value: str
     ref: str
     items: tuple[MatchItem, ...]
+    notes: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return (f"InputRow(source={self.source!r}, line={self.line}, "
@@ -72,23 +89,30 @@ class InputRow:
 
 @dataclass
 class ReadReport:
-    """What reading saw: data rows (good and bad), blank lines, and the
-    skipped rows by reason code."""
+    """What reading saw: data rows (good and bad), blank lines, the
+    skipped rows by reason code, and accepted rows by note code (such as
+    ``host-bits-masked``: a CIDR range written with host bits set)."""
 
     rows_read: int = 0
     blank: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)
 
 
 class BadRow(LabmatchError, ValueError):
-    """A row that was skipped, or raised under ``strict``."""
+    """A row that was skipped, or raised under ``strict``.
+
+    ``kind`` is the row's input kind, lower-cased, when the row was read
+    far enough to have a supported one, and empty otherwise.
+    """
 
     def __init__(self, source: str, line: int, reason: str,
-                 message: str | None = None) -> None:
+                 message: str | None = None, kind: str = "") -> None:
         super().__init__(f"{source}:{line}: {message or reason}")
         self.source = source
         self.line = line
         self.reason = reason
+        self.kind = kind
 
 
 class InputFileError(LabmatchError, ValueError):
@@ -238,6 +262,38 @@ def _columns(source: str, record: _Record) -> _Columns:
                     names.index("value"), ref)
 
 
+class _DuplicateField(ValueError):
+    """Raised through json.loads when a line names a field twice."""
+
+
+def _no_duplicate_fields(pairs: list[tuple[str, object]]) -> dict:
+    names = [name for name, _ in pairs if name in _FIELDS]
+    if len(names) != len(set(names)):
+        raise _DuplicateField
+
+    return dict(pairs)
+
+
+def _json_fields(text: str) -> tuple[str, str, str] | str:
+    """(kind, value, ref) of one JSON line, or the reason it has none."""
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicate_fields)
+    except _DuplicateField:
+        return "duplicate-field"
+    except (ValueError, RecursionError):
+        return "invalid-json"
+
+    if not isinstance(obj, dict):
+        return "invalid-json"
+    if "kind" not in obj or "value" not in obj:
+        return "missing-field"
+    fields = (obj["kind"], obj["value"], obj.get("ref", ""))
+    if not all(isinstance(f, str) for f in fields):
+        return "non-string-field"
+
+    return fields  # type: ignore[return-value]
+
+
 class _Reader:
     def __init__(self, strict: bool,
                  on_bad_row: Callable[[BadRow], None] | None) -> None:
@@ -248,10 +304,43 @@ class _Reader:
 
     def read_file(self, source: str) -> None:
         with _open(source) as stream:
-            records = _records(_Lines(stream))
-            columns = self._header(source, records)
-            for record in records:
-                self._record(source, columns, record)
+            if source.lower().endswith(JSON_LINES_SUFFIXES):
+                self._read_json_lines(source, _Lines(stream))
+            else:
+                self._read_csv(source, stream)
+
+    def _read_csv(self, source: str, stream: BinaryIO) -> None:
+        records = _records(_Lines(stream))
+        columns = self._header(source, records)
+        for record in records:
+            self._record(source, columns, record)
+
+    def _read_json_lines(self, source: str, lines: _Lines) -> None:
+        while True:
+            start = lines.begin_record()
+            try:
+                text = next(lines)
+            except StopIteration:
+                return
+            except _LineTooLong:
+                self._count_row(source)
+                self._bad(source, start, "line-too-long")
+                continue
+            self._json_line(source, start, text, lines.flag)
+
+    def _json_line(self, source: str, line: int, text: str,
+                   problem: str | None) -> None:
+        if problem is None and not text.strip():
+            self.report.blank += 1
+            return
+
+        self._count_row(source)
+        fields = problem or _json_fields(text)
+        if isinstance(fields, str):
+            self._bad(source, line, fields)
+            return
+
+        self._row(source, line, *fields)
 
     def _header(self, source: str, records: Iterator[_Record]) -> _Columns:
         for record in records:
@@ -270,42 +359,56 @@ class _Reader:
             self.report.blank += 1
             return
 
+        self._count_row(source)
+        problem = record.problem
+        if problem is None and len(record.fields) != columns.width:
+            problem = "malformed-row"
+        if problem is not None:
+            self._bad(source, record.line, problem)
+            return
+
+        fields = record.fields
+        ref = "" if columns.ref is None else fields[columns.ref]
+        self._row(source, record.line, fields[columns.kind],
+                  fields[columns.value], ref)
+
+    def _count_row(self, source: str) -> None:
         self.report.rows_read += 1
         if self.report.rows_read > MAX_INPUT_ROWS:
             raise InputFileError(
                 source, "too-many-rows",
                 f"more than {MAX_INPUT_ROWS} rows in all inputs")
-        problem = record.problem
-        if problem is None and len(record.fields) != columns.width:
-            problem = "malformed-row"
-        if problem is not None:
-            self._bad(source, record.line, problem, _MESSAGES[problem])
-            return
 
-        self._row(source, columns, record)
-
-    def _row(self, source: str, columns: _Columns, record: _Record) -> None:
-        fields = record.fields
-        kind, value = fields[columns.kind], fields[columns.value]
-        ref = "" if columns.ref is None else fields[columns.ref]
+    def _row(self, source: str, line: int, kind: str, value: str,
+             ref: str) -> None:
         try:
-            items = identifiers.canonicalise(kind, value)
+            form = identifiers.canonical_form(kind, value)
         except IdentifierRefused as exc:
-            self._bad(source, record.line, exc.reason, str(exc))
+            self._bad(source, line, exc.reason, str(exc), _known(kind))
             return
 
-        self.rows.append(
-            InputRow(source, record.line, kind, value, ref, items))
+        self.report.notes.update(form.notes)
+        self.rows.append(InputRow(source, line, kind, value, ref,
+                                  form.items, form.notes))
 
     def _bad(self, source: str, line: int, reason: str,
-             message: str) -> None:
-        error = BadRow(source, line, reason, message)
+             message: str | None = None, kind: str = "") -> None:
+        error = BadRow(source, line, reason,
+                       message or _MESSAGES[reason], kind)
         if self._strict:
             raise error
 
         self.report.skipped[reason] += 1
         if self._on_bad_row is not None:
             self._on_bad_row(error)
+
+
+def _known(kind: str) -> str:
+    """The input kind, lower-cased, if supported; else empty, so a value
+    put in the kind column is never repeated."""
+    folded = kind.strip().lower()
+
+    return folded if folded in identifiers.INPUT_KINDS else ""
 
 
 def _open(source: str) -> BinaryIO:

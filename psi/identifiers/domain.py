@@ -15,8 +15,9 @@ import idna
 
 from ..encoding import text_message
 from ..errors import IdentifierRefused
+from ._common import LEVEL_EXACT, Canonical, MatchItem
 
-__all__ = ["KIND", "KINDS", "canonical_text", "match_parts"]
+__all__ = ["KIND", "KINDS", "canonical", "canonical_text"]
 
 KIND = "domain.name.c1"
 KINDS = (KIND,)
@@ -37,9 +38,12 @@ def canonical_text(value: str) -> str:
     return ".".join(labels)
 
 
-def match_parts(value: str) -> tuple[tuple[str, bytes], ...]:
-    """(match kind, hash-to-group message) pairs for ``value``."""
-    return ((KIND, text_message(canonical_text(value))),)
+def canonical(value: str) -> Canonical:
+    """Canonical text and item of ``value`` (already stripped)."""
+    text = canonical_text(value)
+
+    return Canonical(text, (MatchItem(KIND, text_message(text),
+                                      LEVEL_EXACT),))
 
 
 def _a_labels(name: str) -> list[str]:

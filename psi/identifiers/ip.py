@@ -9,24 +9,57 @@ or compressed lower-case IPv6), after three foldings:
 * nothing else: an IPv4 octet with a leading zero is refused rather than
   guessed at, because some parsers read it as octal.
 
+An address is matched on itself (level ``exact``) and on the fixed cells
+it lies in (protocol.md 7): its /24 for IPv4, its /64 and /48 for IPv6.
+Each cell is its own match kind, and the report says which level
+matched: "same /24" is not "same address".
+
 Addresses outside the public unicast space are refused with the reason
-``reserved-range``. The explicit network lists below pin that decision
-so it does not move with the Python version's own ``is_global`` table.
+``reserved-range``. The decision rests on the network lists below alone,
+not on the running Python's ``is_global`` table, which has changed
+between releases: two labs on different Pythons must refuse the same
+addresses, or one would upload items the other never can.
 """
 from __future__ import annotations
 
 import ipaddress
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from ..encoding import ip_message
 from ..errors import IdentifierRefused
+from ._common import (
+    LEVEL_EXACT,
+    LEVEL_IP4_24,
+    LEVEL_IP6_48,
+    LEVEL_IP6_64,
+    Canonical,
+    MatchItem,
+)
 
-__all__ = ["KIND_V4", "KIND_V6", "KINDS", "parse", "canonical_text",
-           "match_parts"]
+__all__ = [
+    "KIND_V4", "KIND_V4_CELL24", "KIND_V6", "KIND_V6_CELL64",
+    "KIND_V6_CELL48", "KINDS", "CELL_PREFIXES", "parse", "parse_address",
+    "canonical", "canonical_text", "point_items", "network_item",
+    "is_reserved_network",
+]
 
 KIND_V4 = "ip4.addr.c1"
+KIND_V4_CELL24 = "ip4.cell24.c1"
 KIND_V6 = "ip6.addr.c1"
-KINDS = (KIND_V4, KIND_V6)
+KIND_V6_CELL64 = "ip6.cell64.c1"
+KIND_V6_CELL48 = "ip6.cell48.c1"
+KINDS = (KIND_V4, KIND_V4_CELL24, KIND_V6, KIND_V6_CELL64, KIND_V6_CELL48)
+
+# (family, prefix length) -> (match kind, level), for every allowed level.
+_LEVEL_KINDS = {
+    (4, 32): (KIND_V4, LEVEL_EXACT),
+    (4, 24): (KIND_V4_CELL24, LEVEL_IP4_24),
+    (6, 128): (KIND_V6, LEVEL_EXACT),
+    (6, 64): (KIND_V6_CELL64, LEVEL_IP6_64),
+    (6, 48): (KIND_V6_CELL48, LEVEL_IP6_48),
+}
+# The cells a single address lies in, per family.
+CELL_PREFIXES = {4: (24,), 6: (64, 48)}
 
 _REFUSED_V4 = tuple(ipaddress.IPv4Network(net) for net in (
     "0.0.0.0/8",        # "this network", unspecified
@@ -45,9 +78,10 @@ _REFUSED_V4 = tuple(ipaddress.IPv4Network(net) for net in (
     "240.0.0.0/4",      # reserved, includes limited broadcast
 ))
 _REFUSED_V6 = tuple(ipaddress.IPv6Network(net) for net in (
-    "::/8",             # unspecified, loopback, IPv4-compatible
+    "::/8",             # unspecified, loopback, IPv4-compatible, mapped
     "64:ff9b:1::/48",   # local-use IPv4/IPv6 translation
     "100::/64",         # discard-only
+    "2001::/23",        # IETF protocol assignments (Teredo, ORCHID, ...)
     "2001:db8::/32",    # documentation
     "3fff::/20",        # documentation (RFC 9637)
     "fc00::/7",         # unique local
@@ -64,10 +98,10 @@ def parse(value: str) -> IPv4Address | IPv6Address:
         raise IdentifierRefused(
             "not-an-address", "a range, not a single address")
 
-    addr = _parse_address(_strip_zone(value))
+    addr = parse_address(value)
     if isinstance(addr, IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
-    if _is_reserved(addr):
+    if is_reserved_network(ipaddress.ip_network(addr)):
         raise IdentifierRefused(
             "reserved-range",
             "address in a reserved, private or special-purpose range")
@@ -75,17 +109,55 @@ def parse(value: str) -> IPv4Address | IPv6Address:
     return addr
 
 
+def canonical(value: str) -> Canonical:
+    """Canonical text and items of ``value`` (already stripped)."""
+    addr = parse(value)
+
+    return Canonical(str(addr), point_items(addr))
+
+
 def canonical_text(value: str) -> str:
     return str(parse(value))
 
 
-def match_parts(value: str) -> tuple[tuple[str, bytes], ...]:
-    """(match kind, hash-to-group message) pairs for ``value``."""
-    addr = parse(value)
-    kind = KIND_V4 if addr.version == 4 else KIND_V6
-    message = ip_message(addr.version, addr.max_prefixlen, addr.packed)
+def point_items(addr: IPv4Address | IPv6Address) -> tuple[MatchItem, ...]:
+    """The address item, then one item per cell it lies in."""
+    cells = tuple(
+        ipaddress.ip_network((addr, prefixlen), strict=False)
+        for prefixlen in CELL_PREFIXES[addr.version])
 
-    return ((kind, message),)
+    return tuple(network_item(net)
+                 for net in (ipaddress.ip_network(addr), *cells))
+
+
+def network_item(net: IPv4Network | IPv6Network) -> MatchItem:
+    """The item of an address (/32, /128) or cell at an allowed level."""
+    kind, level = _LEVEL_KINDS[(net.version, net.prefixlen)]
+    message = ip_message(net.version, net.prefixlen,
+                         net.network_address.packed)
+
+    return MatchItem(kind, message, level)
+
+
+def parse_address(text: str) -> IPv4Address | IPv6Address:
+    """An address without folding or range checks: zone id dropped,
+    leading-zero octets refused."""
+    address = _strip_zone(text)
+    if ":" not in address and _has_leading_zero_octet(address):
+        raise IdentifierRefused(
+            "leading-zero-octet",
+            "IPv4 octet with a leading zero (octal or decimal?)")
+    try:
+        return ipaddress.ip_address(address)
+    except ValueError:
+        raise IdentifierRefused("invalid-ip", "not an IP address") from None
+
+
+def is_reserved_network(net: IPv4Network | IPv6Network) -> bool:
+    """Whether any part of ``net`` is outside public unicast space."""
+    refused = _REFUSED_V4 if net.version == 4 else _REFUSED_V6
+
+    return any(net.overlaps(r) for r in refused)  # type: ignore[arg-type]
 
 
 def _strip_zone(value: str) -> str:
@@ -96,28 +168,9 @@ def _strip_zone(value: str) -> str:
     return address
 
 
-def _parse_address(text: str) -> IPv4Address | IPv6Address:
-    if ":" not in text and _has_leading_zero_octet(text):
-        raise IdentifierRefused(
-            "leading-zero-octet",
-            "IPv4 octet with a leading zero (octal or decimal?)")
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        raise IdentifierRefused("invalid-ip", "not an IP address") from None
-
-
 def _has_leading_zero_octet(text: str) -> bool:
     octets = text.split(".")
     if not all(part.isascii() and part.isdigit() for part in octets):
         return False
 
     return any(len(part) > 1 and part.startswith("0") for part in octets)
-
-
-def _is_reserved(addr: IPv4Address | IPv6Address) -> bool:
-    refused = _REFUSED_V4 if addr.version == 4 else _REFUSED_V6
-    if any(addr in net for net in refused):
-        return True
-
-    return not addr.is_global or addr.is_multicast

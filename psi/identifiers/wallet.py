@@ -6,12 +6,11 @@ its own case rule, because lower-casing a case-sensitive address turns it
 into a different, valid-looking one:
 
 * EVM, ``0x`` and 40 hex digits: case-insensitive, canonical lower case.
-  EIP-55 mixed-case checksums are NOT verified: they need Keccak-256,
-  which no dependency provides (hashlib's ``sha3_256`` is the later
-  FIPS 202 padding, a different function), and hand-written Keccak is
-  not worth the risk. Mixed case is therefore accepted and folded.
-  Decision recorded for review: enable the check once a maintained
-  Keccak (for example pycryptodome) is a dependency.
+  A mixed-case address carries an EIP-55 checksum in its letter case
+  (Keccak-256 of the lower-case hex digits); one that does not verify
+  is refused as ``bad-checksum``, since a mistyped digit would otherwise
+  become a valid-looking, different address. All-lower and all-upper
+  case carry no checksum and are accepted.
 * Bech32 / bech32m segwit addresses with the human-readable part ``bc``,
   ``tb`` or ``ltc``: canonical lower case; mixed case, a bad checksum, a
   checksum variant that does not match the witness version (BIP 350) or
@@ -23,7 +22,8 @@ into a different, valid-looking one:
 * Anything else of 20 to 128 printable ASCII characters without spaces
   (Monero, XRP, cashaddr, ...): case preserved, accepted as opaque.
 
-Everything else is refused as ``invalid-wallet``.
+Everything else, and any other failed check, is refused as
+``invalid-wallet``.
 """
 from __future__ import annotations
 
@@ -31,10 +31,13 @@ import hashlib
 import string
 from typing import NoReturn
 
+from Crypto.Hash import keccak
+
 from ..encoding import text_message
 from ..errors import IdentifierRefused
+from ._common import LEVEL_EXACT, Canonical, MatchItem
 
-__all__ = ["KIND", "KINDS", "canonical_text", "match_parts"]
+__all__ = ["KIND", "KINDS", "canonical", "canonical_text"]
 
 KIND = "wallet.addr.c1"
 KINDS = (KIND,)
@@ -76,9 +79,12 @@ def canonical_text(value: str) -> str:
     return value
 
 
-def match_parts(value: str) -> tuple[tuple[str, bytes], ...]:
-    """(match kind, hash-to-group message) pairs for ``value``."""
-    return ((KIND, text_message(canonical_text(value))),)
+def canonical(value: str) -> Canonical:
+    """Canonical text and item of ``value`` (already stripped)."""
+    text = canonical_text(value)
+
+    return Canonical(text, (MatchItem(KIND, text_message(text),
+                                      LEVEL_EXACT),))
 
 
 def _refuse(message: str) -> NoReturn:
@@ -90,7 +96,23 @@ def _evm(value: str) -> str:
     if len(digits) != 40 or not _HEX.issuperset(digits):
         _refuse("an 0x address needs exactly 40 hex digits")
 
-    return "0x" + digits.lower()
+    lower = digits.lower()
+    if digits not in (lower, digits.upper()) and digits != _eip55(lower):
+        raise IdentifierRefused(
+            "bad-checksum", "mixed-case EVM address fails its EIP-55 "
+            "checksum")
+
+    return "0x" + lower
+
+
+def _eip55(lower: str) -> str:
+    """The EIP-55 spelling: a letter is upper case where the matching
+    nibble of Keccak-256(lower-case hex) is 8 or more."""
+    digest = keccak.new(digest_bits=256, data=lower.encode("ascii"))
+    nibbles = digest.hexdigest()
+
+    return "".join(c.upper() if int(n, 16) >= 8 else c
+                   for c, n in zip(lower, nibbles))
 
 
 def _opaque_shape(value: str) -> bool:

@@ -369,8 +369,9 @@ class TestCertificates:
         assert lifetime == pki.CA_LIFETIME == datetime.timedelta(days=365)
 
     def test_lab_cert_names_the_lab_for_client_auth(self, made):
-        """A lab leaf: CN and URI SAN name the lab, EKU clientAuth only."""
-        directory, _ = made
+        """A lab leaf: CN and URI SANs name the lab and its pinned signing
+        key, EKU clientAuth only."""
+        directory, consortium = made
         ca = cert(directory / "ca" / "ca.crt")
 
         for lab in LABS:
@@ -379,8 +380,11 @@ class TestCertificates:
             assert_p256_sha256(leaf)
             assert common_name(leaf) == lab
             san = ext(leaf, x509.SubjectAlternativeName).value
+            signing_hex = consortium.labs[lab].signing_key.hex()
             assert list(san) == [
-                x509.UniformResourceIdentifier(f"urn:labmatch:lab:{lab}")]
+                x509.UniformResourceIdentifier(f"urn:labmatch:lab:{lab}"),
+                x509.UniformResourceIdentifier(
+                    f"urn:labmatch:signing-key:ed25519:{signing_hex}")]
             assert list(ext(leaf, x509.ExtendedKeyUsage).value) == [
                 ExtendedKeyUsageOID.CLIENT_AUTH]
             assert not ext(leaf, x509.BasicConstraints).value.ca

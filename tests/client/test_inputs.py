@@ -204,7 +204,7 @@ class TestBadRows:
 
     def test_unknown_kind_not_supported_yet(self, tmp_path):
         """An unknown kind is skipped with "kind not supported yet"."""
-        path = write(tmp_path, "kind,value\nemail,a@example.com\n")
+        path = write(tmp_path, "kind,value\nphone,+44 20 7946 0000\n")
 
         rows, _, bad = read_collecting(path)
 
@@ -342,11 +342,13 @@ class TestPublicLists:
         rows, report, _ = read_collecting(path)
 
         # Observed on the 2024-02-27 snapshot: 1,127 IPv4 + 619 IPv6,
-        # none refused.
+        # none refused; each address also emits its cells.
         assert report.rows_read == 1746
         assert report.skipped == Counter()
         assert item_kinds(rows) == Counter(
-            {"ip4.addr.c1": 1127, "ip6.addr.c1": 619})
+            {"ip4.addr.c1": 1127, "ip4.cell24.c1": 1127,
+             "ip6.addr.c1": 619, "ip6.cell64.c1": 619,
+             "ip6.cell48.c1": 619})
         assert len({row.items for row in rows}) == 1746
 
     def test_disposable_email_domains(self, tmp_path, public_data):

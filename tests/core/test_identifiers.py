@@ -1,8 +1,8 @@
-"""Canonicalisation v1 of the ip, domain and wallet input kinds."""
+"""Canonicalisation v1: the package interface, and the ip, domain and
+wallet input kinds (the other kinds: test_identifiers_kinds.py)."""
 from __future__ import annotations
 
 import ipaddress
-import string
 
 import pytest
 from hypothesis import given
@@ -12,8 +12,16 @@ from labmatch.psi.encoding import ip_message, text_message
 from labmatch.psi.errors import IdentifierRefused
 from labmatch.psi.identifiers import (
     INPUT_KINDS,
+    LEVEL_EXACT,
+    LEVEL_IP4_24,
+    LEVEL_IP6_48,
+    LEVEL_IP6_64,
+    LEVELS,
     MAX_VALUE_CHARS,
+    REDACTED_INPUT_KINDS,
+    Canonical,
     MatchItem,
+    canonical_form,
     canonical_text,
     canonicalise,
     match_kinds,
@@ -29,6 +37,18 @@ BECH32M_V1 = (
     "t5nd6y")
 GENESIS = "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"
 EVM = "0x4f47bc496083c727c5fbe3ce9cdf2b0f6496270c"
+EVM_EIP55 = "0x4F47Bc496083C727c5fbe3CE9CDf2B0f6496270c"
+# EIP-55's own examples: all-caps, all-lower and mixed.
+EIP55_VECTORS = [
+    "0x52908400098527886E0F7030069857D2E4169EE7",
+    "0xde709f2102306220921060314715629080e2fb77",
+    "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+    "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+    "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB",
+    "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb",
+]
+IP_KINDS = ("ip4.addr.c1", "ip4.cell24.c1", "ip6.addr.c1",
+            "ip6.cell48.c1", "ip6.cell64.c1")
 
 
 def refusal(kind: str, value: str) -> IdentifierRefused:
@@ -46,24 +66,56 @@ def only_item(kind: str, value: str) -> MatchItem:
 
 
 class TestKinds:
-    def test_input_kinds_are_the_three_implemented(self):
-        """ip, domain and wallet are the input kinds of this version."""
-        assert INPUT_KINDS == ("ip", "domain", "wallet")
+    def test_input_kinds_are_the_eight_implemented(self):
+        """The input kinds of this version, every one implemented."""
+        assert set(INPUT_KINDS) == {"ip", "cidr", "domain", "email", "org",
+                                    "card", "card-pan", "wallet"}
+        assert len(INPUT_KINDS) == 8
 
-    def test_match_kinds_per_input_kind(self):
-        """Each input kind names the match kinds it can emit."""
-        assert match_kinds(["ip"]) == ("ip4.addr.c1", "ip6.addr.c1")
-        assert match_kinds(["domain"]) == ("domain.name.c1",)
-        assert match_kinds(["wallet"]) == ("wallet.addr.c1",)
+    @pytest.mark.parametrize(("kind", "codes"), [
+        ("ip", IP_KINDS),
+        ("cidr", IP_KINDS),
+        ("domain", ("domain.name.c1",)),
+        ("email", ("email.addr.c1",)),
+        ("org", ("org.name.c1",)),
+        ("card", ("card.fp.c1",)),
+        ("card-pan", ("card.pan.c1",)),
+        ("wallet", ("wallet.addr.c1",)),
+    ])
+    def test_match_kinds_per_input_kind(self, kind, codes):
+        """Each input kind names the match kinds it can emit, every one
+        carrying its canonicalisation version."""
+        assert match_kinds([kind]) == codes
+        assert all(code.endswith(".c1") for code in codes)
 
     def test_match_kinds_sorted_and_deduplicated(self):
         """Several input kinds give one sorted tuple without repeats."""
-        got = match_kinds(["wallet", "IP", "ip", "domain"])
+        got = match_kinds(["wallet", "IP", "ip", "domain", "cidr"])
 
-        assert got == ("domain.name.c1", "ip4.addr.c1", "ip6.addr.c1",
-                       "wallet.addr.c1")
+        assert got == ("domain.name.c1", *IP_KINDS, "wallet.addr.c1")
 
-    @pytest.mark.parametrize("kind", ["email", "card", "cidr", ""])
+    def test_levels_ordered_finest_first(self):
+        """LEVELS lists exact, then the IPv4 /24, IPv6 /64 and /48 cells."""
+        assert LEVELS == (LEVEL_EXACT, LEVEL_IP4_24, LEVEL_IP6_64,
+                          LEVEL_IP6_48)
+        assert LEVELS == ("exact", "ip4/24", "ip6/64", "ip6/48")
+
+    def test_only_card_pan_redacted(self):
+        """card-pan is the one input kind whose value is never output."""
+        assert REDACTED_INPUT_KINDS == frozenset({"card-pan"})
+        assert REDACTED_INPUT_KINDS <= set(INPUT_KINDS)
+
+    def test_canonical_form_bundles_text_items_notes(self):
+        """canonical_form gives the canonical text, the items and the
+        notes of one value, and its repr shows neither text nor items."""
+        form = canonical_form("ip", "::ffff:81.2.69.5")
+
+        assert form == Canonical("81.2.69.5",
+                                 canonicalise("ip", "81.2.69.5"), ())
+        assert "81.2" not in repr(form)
+
+    @pytest.mark.parametrize("kind", ["phone", "person", "card_pan",
+                                      "ip4", ""])
     def test_unknown_kind_refused(self, kind):
         """A kind not implemented yet is refused as kind-not-supported."""
         error = refusal(kind, "value")
@@ -74,15 +126,18 @@ class TestKinds:
     def test_match_kinds_unknown_kind_refused(self):
         """match_kinds refuses an unknown kind the same way."""
         with pytest.raises(IdentifierRefused) as info:
-            match_kinds(["ip", "org"])
+            match_kinds(["ip", "person"])
 
         assert info.value.reason == "kind-not-supported"
 
-    @pytest.mark.parametrize("kind", ["IP", "Domain", " wallet "])
+    @pytest.mark.parametrize("kind", ["IP", "Domain", " wallet ", "CIDR",
+                                      "Card-PAN", " Org"])
     def test_kind_case_and_spaces_folded(self, kind):
         """The input kind is matched without regard to case or spaces."""
         value = {"ip": "81.2.69.5", "domain": "example.com",
-                 "wallet": EVM}[kind.strip().lower()]
+                 "wallet": EVM, "cidr": "81.2.69.0/24",
+                 "card-pan": "4111 1111 1111 1111",
+                 "org": "Acme Inc"}[kind.strip().lower()]
 
         assert canonicalise(kind, value) == canonicalise(
             kind.strip().lower(), value)
@@ -100,6 +155,12 @@ class TestKinds:
 
         assert refusal(kind, value).reason == "value-too-long"
 
+    @pytest.mark.parametrize("kind", INPUT_KINDS)
+    def test_lone_surrogate_refused(self, kind):
+        """A value with a lone surrogate (JSON can carry one) is not
+        text: refused as invalid-text before any parsing."""
+        assert refusal(kind, "acme\ud800.example").reason == "invalid-text"
+
     def test_item_repr_hides_message(self):
         """A MatchItem's repr names its kind and never its message."""
         item = only_item("domain", "example.com")
@@ -109,21 +170,58 @@ class TestKinds:
 
 
 class TestIp:
-    def test_ipv4_message(self):
-        """An IPv4 address is hashed as family 4, prefix 32, 4 bytes."""
-        item = only_item("ip", "81.2.69.5")
+    def test_ipv4_address_and_cell24(self):
+        """An IPv4 address emits itself (family 4, prefix 32, exact) and
+        its /24 cell (prefix 24, masked bytes, level ip4/24)."""
+        items = canonicalise("ip", "81.2.69.5")
 
-        assert item == MatchItem(
-            "ip4.addr.c1", ip_message(4, 32, bytes([81, 2, 69, 5])),
-            "exact")
+        assert items == (
+            MatchItem("ip4.addr.c1",
+                      ip_message(4, 32, bytes([81, 2, 69, 5])), "exact"),
+            MatchItem("ip4.cell24.c1",
+                      ip_message(4, 24, bytes([81, 2, 69, 0])), "ip4/24"),
+        )
 
-    def test_ipv6_message(self):
-        """An IPv6 address is hashed as family 6, prefix 128, 16 bytes."""
-        item = only_item("ip", "2001:470:1:908::9001")
-        packed = ipaddress.IPv6Address("2001:470:1:908::9001").packed
+    def test_ipv6_address_and_cells(self):
+        """An IPv6 address emits itself (prefix 128, exact), its /64
+        and its /48 cell, each with masked bytes and its level."""
+        items = canonicalise("ip", "2001:470:1:908::9001")
 
-        assert item == MatchItem(
-            "ip6.addr.c1", ip_message(6, 128, packed), "exact")
+        def packed(text: str) -> bytes:
+            return ipaddress.IPv6Address(text).packed
+
+        assert items == (
+            MatchItem("ip6.addr.c1",
+                      ip_message(6, 128, packed("2001:470:1:908::9001")),
+                      "exact"),
+            MatchItem("ip6.cell64.c1",
+                      ip_message(6, 64, packed("2001:470:1:908::")),
+                      "ip6/64"),
+            MatchItem("ip6.cell48.c1",
+                      ip_message(6, 48, packed("2001:470:1::")), "ip6/48"),
+        )
+
+    def test_same_cell24_not_same_address(self):
+        """81.2.69.5 and 81.2.69.9 share their /24 cell only: the match
+        is labelled ip4/24, never an address match."""
+        shared = set(canonicalise("ip", "81.2.69.5")) & set(
+            canonicalise("ip", "81.2.69.9"))
+
+        assert [(i.kind, i.level) for i in shared] == [
+            ("ip4.cell24.c1", "ip4/24")]
+
+    def test_neighbouring_cells_share_nothing(self):
+        """Addresses in adjacent /24s share no item."""
+        assert not set(canonicalise("ip", "81.2.69.255")) & set(
+            canonicalise("ip", "81.2.70.0"))
+
+    def test_ipv6_same_48_other_64(self):
+        """Two IPv6 addresses in one /48 but different /64s share only
+        the /48 cell."""
+        shared = set(canonicalise("ip", "2a00:1450:4001:1::5")) & set(
+            canonicalise("ip", "2a00:1450:4001:2::5"))
+
+        assert [i.level for i in shared] == ["ip6/48"]
 
     def test_ipv6_expanded_equals_compressed(self):
         """Fully expanded IPv6 (as in the Tor lists) equals compressed."""
@@ -259,12 +357,30 @@ class TestWallet:
         assert canonicalise("wallet", upper) == canonicalise("wallet", EVM)
         assert canonical_text("wallet", upper) == EVM
 
-    def test_evm_mixed_case_folded(self):
-        """A mixed-case (EIP-55) EVM address folds to lower case; the
-        checksum is not verified (no Keccak available)."""
-        mixed = "0x4F47bC496083C727c5fbe3CE9CDf2B0f6496270c"
+    def test_evm_valid_checksum_folded(self):
+        """A mixed-case address whose EIP-55 checksum verifies folds to
+        lower case: one item with the lower-case spelling."""
+        assert canonical_text("wallet", EVM_EIP55) == EVM
+        assert canonicalise("wallet", EVM_EIP55) == canonicalise(
+            "wallet", EVM)
 
-        assert canonical_text("wallet", mixed) == EVM
+    @pytest.mark.parametrize("value", EIP55_VECTORS)
+    def test_eip55_vectors_accepted(self, value):
+        """EIP-55's published examples are accepted and lower-cased."""
+        assert canonical_text("wallet", value) == value.lower()
+
+    @pytest.mark.parametrize("value", [
+        "0x4F47bC496083C727c5fbe3CE9CDf2B0f6496270c",   # two letters swapped
+        "0x5AAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",   # one letter raised
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD",   # last letter raised
+    ])
+    def test_evm_bad_checksum_refused(self, value):
+        """Mixed case that fails the EIP-55 checksum is bad-checksum,
+        and the message does not carry the address."""
+        error = refusal("wallet", value)
+
+        assert error.reason == "bad-checksum"
+        assert value[2:12].lower() not in str(error).lower()
 
     def test_evm_message_is_typed_text(self):
         """The message is the text message of the canonical address."""
@@ -351,6 +467,7 @@ REFUSED = [
     ("domain", "singlelabel"), ("wallet", BECH32_V0[:-1] + "5"),
     ("wallet", GENESIS[:-1] + "b"), ("wallet", "0xnothexnothexnothex"),
     ("card", "4111111111111111"),
+    ("wallet", "0x" + EVM_EIP55[2:].swapcase()),
 ]
 
 
@@ -362,107 +479,3 @@ def test_refusal_never_names_the_value(kind, value):
     assert value not in str(error)
     assert value not in error.reason
     assert error.__cause__ is None
-
-
-# Property tests.
-
-LABEL_CHARS = string.ascii_letters + string.digits + "äöüßéñçøå"
-labels = st.text(LABEL_CHARS, min_size=1, max_size=12)
-domains = st.lists(labels, min_size=2, max_size=4).map(".".join)
-evm = st.binary(min_size=20, max_size=20).flatmap(
-    lambda raw: st.sampled_from(
-        ["0x" + raw.hex(), "0x" + raw.hex().upper()]))
-opaque = st.text(
-    st.characters(min_codepoint=0x21, max_codepoint=0x7E),
-    min_size=20, max_size=128)
-ips = st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6)).map(str)
-bech32 = st.sampled_from([BECH32_V0, BECH32_V0.upper(), BECH32M_V1,
-                          BECH32_V0_TESTNET])
-values = st.one_of(domains, evm, opaque, ips, bech32, st.just(GENESIS),
-                   st.text(max_size=40))
-VALID_BY_KIND = {
-    "ip": ips,
-    "domain": domains,
-    "wallet": st.one_of(evm, opaque, bech32, st.just(GENESIS)),
-}
-kind_and_value = st.sampled_from(INPUT_KINDS).flatmap(
-    lambda kind: st.tuples(st.just(kind), VALID_BY_KIND[kind]))
-
-
-@given(kind_and_value)
-def test_canonicalise_idempotent(pair):
-    """Canonicalising the canonical text again gives the same items."""
-    kind, value = pair
-    try:
-        items = canonicalise(kind, value)
-    except IdentifierRefused:
-        return
-
-    text = canonical_text(kind, value)
-
-    assert canonical_text(kind, text) == text
-    assert canonicalise(kind, text) == items
-
-
-@given(values)
-def test_distinct_kinds_never_collide(value):
-    """No (kind, message) pair comes out of two input kinds, even for a
-    value several kinds accept."""
-    seen: dict[tuple[str, bytes], str] = {}
-    for kind in INPUT_KINDS:
-        try:
-            items = canonicalise(kind, value)
-        except IdentifierRefused:
-            continue
-        for item in items:
-            assert seen.setdefault((item.kind, item.message), kind) == kind
-
-
-def test_match_kinds_disjoint_between_input_kinds():
-    """No match kind code is shared by two input kinds."""
-    codes = [code for kind in INPUT_KINDS for code in match_kinds([kind])]
-
-    assert len(codes) == len(set(codes))
-
-
-@st.composite
-def value_pairs(draw):
-    """A kind, a value of it, and either another value or a respelling
-    of the first (case, whitespace) that may canonicalise the same."""
-    kind = draw(st.sampled_from(INPUT_KINDS))
-    first = draw(VALID_BY_KIND[kind])
-    second = draw(st.one_of(
-        VALID_BY_KIND[kind],
-        st.sampled_from([first, first.upper(), first.lower(),
-                         f" {first}\n"])))
-
-    return kind, first, second
-
-
-@given(value_pairs())
-def test_message_equal_iff_canonical_equal(pair):
-    """Two values give the same items exactly when their canonical
-    texts are equal."""
-    kind, first, second = pair
-    try:
-        a, b = canonicalise(kind, first), canonicalise(kind, second)
-    except IdentifierRefused:
-        return
-
-    same_text = canonical_text(kind, first) == canonical_text(kind, second)
-
-    assert (a == b) == same_text
-
-
-@given(st.sampled_from(INPUT_KINDS), st.text(max_size=200))
-def test_arbitrary_text_accepted_or_refused(kind, value):
-    """Any text either canonicalises to exact items or is refused with
-    a reason code; nothing else escapes."""
-    try:
-        items = canonicalise(kind, value)
-    except IdentifierRefused as exc:
-        assert exc.reason
-        return
-
-    assert items
-    assert all(item.level == "exact" for item in items)
