@@ -243,7 +243,7 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
                           "caller's certificate names no member lab")
         bound = signing_key_from_auth_context(auth)
         pinned = self._policy.consortium.labs[lab].signing_key
-        if bound is not None and bound != pinned:
+        if bound is None or bound != pinned:
             raise Refused(grpc.StatusCode.PERMISSION_DENIED,
                           "caller's certificate binds a signing key that "
                           "is not the one pinned for it")
