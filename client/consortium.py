@@ -77,7 +77,8 @@ __all__ = [
 ]
 
 DEFAULT_COORDINATOR = "127.0.0.1:50051"
-DEFAULT_KINDS = ("ip", "domain", "wallet")
+# Every kind implemented, so `consortium init` without --kinds enables all.
+DEFAULT_KINDS = INPUT_KINDS
 CONSORTIUM_FILE = "consortium.toml"
 DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 DNS_NAME = re.compile(rf"{DNS_LABEL}(?:\.{DNS_LABEL})*")

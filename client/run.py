@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import TextIO
 
 from labmatch.psi.errors import LabmatchError
-from labmatch.psi.identifiers import match_kinds
+from labmatch.psi.identifiers import LEVELS, REDACTED_INPUT_KINDS, match_kinds
 
 from .consortium import load_lab
+from .enrolment import expiry_warning
 from .inputs import BadRow, InputRow, ReadReport, read_inputs
 from .outputs import write_matches
 from .progress import Progress
@@ -74,6 +75,7 @@ class Summary:
             "rows_blank": self.report.blank,
             "rows_skipped": sum(self.report.skipped.values()),
             "skipped": dict(sorted(self.report.skipped.items())),
+            "notes": dict(sorted(self.report.notes.items())),
             "items_uploaded": dict(sorted(self.items.items())),
             "pairs_complete": {p: c["complete"]
                                for p, c in sorted(self.by_peer.items())},
@@ -121,7 +123,8 @@ async def _sync(options: SyncOptions, creds, rows: list[InputRow],
                 kinds=match_kinds(creds.consortium.kinds))
             engine.prepare(items)
             await run_passes(engine, options.wait)
-    match_rows = engine.match_rows(rows, items)
+    match_rows = engine.match_rows(rows, items, level_order=LEVELS,
+                                   redacted_kinds=REDACTED_INPUT_KINDS)
     summary.output_rows = write_matches(options.output, match_rows)
     counts = engine.summary_counts()
     summary.by_peer = counts["by_peer"]
@@ -130,6 +133,18 @@ async def _sync(options: SyncOptions, creds, rows: list[InputRow],
     for row in match_rows:
         for peer in row.peers:
             summary.matches[peer] += 1
+
+
+def _enabled_rows(rows: list[InputRow], report: ReadReport,
+                  enabled: tuple[str, ...], stderr: TextIO) -> list[InputRow]:
+    """Rows of kinds the consortium enables; the rest counted, once."""
+    kept = [row for row in rows if row.kind.strip().lower() in enabled]
+    dropped = len(rows) - len(kept)
+    if dropped:
+        report.skipped["kind-not-enabled"] += dropped
+        print(f"skipped {dropped} rows of kinds this consortium does not "
+              f"enable (it enables: {', '.join(enabled)})", file=stderr)
+    return kept
 
 
 def run_sync(options: SyncOptions, stderr: TextIO = sys.stderr) -> int:
@@ -146,6 +161,10 @@ def run_sync(options: SyncOptions, stderr: TextIO = sys.stderr) -> int:
     except (LabmatchError, OSError) as exc:
         print(f"labmatch sync: {exc}", file=stderr)
         return EXIT_FAILED
+    rows = _enabled_rows(rows, report, creds.consortium.kinds, stderr)
+    warning = expiry_warning(creds.tls_cert)
+    if warning:
+        print(f"warning: {warning}", file=stderr)
     kinds = match_kinds(creds.consortium.kinds)
     items = group_items(rows, kinds)
     summary = Summary(lab=creds.name, epoch=epoch, report=report,

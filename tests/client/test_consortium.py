@@ -19,6 +19,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from labmatch.client import pki
+from labmatch.psi.identifiers import INPUT_KINDS
 from labmatch.client.consortium import (
     DEFAULT_COORDINATOR,
     DEFAULT_KINDS,
@@ -151,7 +152,7 @@ class TestLayout:
         other = init_consortium(tmp_path / "other", ["a", "b"])
 
         assert other.coordinator == DEFAULT_COORDINATOR == "127.0.0.1:50051"
-        assert other.kinds == DEFAULT_KINDS == ("ip", "domain", "wallet")
+        assert other.kinds == DEFAULT_KINDS == INPUT_KINDS
         assert len(consortium.consortium_id) == 16
         assert int(consortium.consortium_id, 16) >= 0
         assert other.consortium_id != consortium.consortium_id
