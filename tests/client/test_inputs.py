@@ -448,6 +448,39 @@ class TestNotesAndKinds:
             ("malformed-row", "")]
 
 
+class TestConsortiumKinds:
+    def test_other_kinds_skipped(self, tmp_path):
+        """With kinds given, rows of other supported kinds are skipped as
+        kind-not-in-consortium; unknown kinds stay kind-not-supported."""
+        path = write(tmp_path, "kind,value\nip,81.2.69.5\n"
+                               "Email,a@example.com\nphone,123\n"
+                               "domain,example.com\n")
+
+        rows, report, bad = read_collecting_kinds(path, [" IP", "domain"])
+
+        assert [r.line for r in rows] == [2, 5]
+        assert [(b.line, b.reason, b.kind) for b in bad] == [
+            (3, "kind-not-in-consortium", "email"),
+            (4, "kind-not-supported", "")]
+        assert str(bad[0]) == f"{path}:3: kind not matched in this consortium"
+        assert report.rows_read == 4
+
+    def test_no_kinds_reads_every_supported_kind(self, tmp_path):
+        """Without kinds every supported kind is read."""
+        path = write(tmp_path, "kind,value\nemail,a@example.com\n")
+
+        rows, _ = read_inputs([path])
+
+        assert len(rows) == 1
+
+
+def read_collecting_kinds(path: Path, kinds: list[str]):
+    bad: list[BadRow] = []
+    rows, report = read_inputs([path], on_bad_row=bad.append, kinds=kinds)
+
+    return rows, report, bad
+
+
 class TestFileErrors:
     def test_file_not_found_names_file(self, tmp_path):
         """A missing file raises an error naming it."""
