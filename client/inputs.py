@@ -271,7 +271,8 @@ class _DuplicateField(ValueError):
     """Raised through json.loads when a line names a field twice."""
 
 
-def _no_duplicate_fields(pairs: list[tuple[str, object]]) -> dict:
+def _no_duplicate_fields(
+        pairs: list[tuple[str, object]]) -> dict[str, object]:
     names = [name for name, _ in pairs if name in _FIELDS]
     if len(names) != len(set(names)):
         raise _DuplicateField
