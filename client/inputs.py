@@ -30,7 +30,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -67,6 +67,7 @@ _MESSAGES = {
     "missing-field": "line lacks a 'kind' or a 'value' member",
     "non-string-field": "'kind', 'value' and 'ref' must be JSON strings",
     "duplicate-field": "line names 'kind', 'value' or 'ref' twice",
+    "kind-not-in-consortium": "kind not matched in this consortium",
 }
 
 
@@ -129,14 +130,18 @@ def read_inputs(
     *,
     strict: bool = False,
     on_bad_row: Callable[[BadRow], None] | None = None,
+    kinds: Collection[str] | None = None,
 ) -> tuple[list[InputRow], ReadReport]:
     """Read every row of ``paths``, in order.
 
     Returns the accepted rows in input order and a report. Bad rows are
     counted in the report and passed to ``on_bad_row``; with ``strict``
-    the first one raises instead.
+    the first one raises instead. ``kinds``, if given, are the input
+    kinds the consortium matches: a row of any other supported kind is
+    a bad row, ``kind-not-in-consortium``, rather than read and never
+    matched.
     """
-    reader = _Reader(strict, on_bad_row)
+    reader = _Reader(strict, on_bad_row, kinds)
     for path in paths:
         reader.read_file(str(path))
 
@@ -266,7 +271,8 @@ class _DuplicateField(ValueError):
     """Raised through json.loads when a line names a field twice."""
 
 
-def _no_duplicate_fields(pairs: list[tuple[str, object]]) -> dict:
+def _no_duplicate_fields(
+        pairs: list[tuple[str, object]]) -> dict[str, object]:
     names = [name for name, _ in pairs if name in _FIELDS]
     if len(names) != len(set(names)):
         raise _DuplicateField
@@ -296,11 +302,14 @@ def _json_fields(text: str) -> tuple[str, str, str] | str:
 
 class _Reader:
     def __init__(self, strict: bool,
-                 on_bad_row: Callable[[BadRow], None] | None) -> None:
+                 on_bad_row: Callable[[BadRow], None] | None,
+                 kinds: Collection[str] | None) -> None:
         self.rows: list[InputRow] = []
         self.report = ReadReport()
         self._strict = strict
         self._on_bad_row = on_bad_row
+        self._kinds = (None if kinds is None
+                       else frozenset(k.strip().lower() for k in kinds))
 
     def read_file(self, source: str) -> None:
         with _open(source) as stream:
@@ -381,10 +390,15 @@ class _Reader:
 
     def _row(self, source: str, line: int, kind: str, value: str,
              ref: str) -> None:
+        known = _known(kind)
+        if known and self._kinds is not None and known not in self._kinds:
+            self._bad(source, line, "kind-not-in-consortium", kind=known)
+            return
+
         try:
             form = identifiers.canonical_form(kind, value)
         except IdentifierRefused as exc:
-            self._bad(source, line, exc.reason, str(exc), _known(kind))
+            self._bad(source, line, exc.reason, str(exc), known)
             return
 
         self.report.notes.update(form.notes)

@@ -35,10 +35,10 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from ..errors import IdentifierRefused
 from . import ip
-from ._common import NOTE_HOST_BITS_MASKED, Canonical
+from ._common import NOTE_HOST_BITS_MASKED, Canonical, MatchItem
 
 __all__ = ["KINDS", "MAX_CELLS", "MIN_PREFIX", "parse", "canonical",
-           "host_bits_set", "cells"]
+           "host_bits_set", "cell_items"]
 
 KINDS = ip.KINDS
 MAX_CELLS = 256
@@ -66,10 +66,9 @@ def parse(value: str) -> tuple[Network, bool]:
 def canonical(value: str) -> Canonical:
     """Canonical text, cell items and notes of ``value``."""
     net, masked = parse(value)
-    items = tuple(ip.network_item(cell) for cell in cells(net))
     notes = (NOTE_HOST_BITS_MASKED,) if masked else ()
 
-    return Canonical(str(net), items, notes)
+    return Canonical(str(net), cell_items(net), notes)
 
 
 def host_bits_set(value: str) -> bool:
@@ -77,9 +76,9 @@ def host_bits_set(value: str) -> bool:
     return parse(value)[1]
 
 
-def cells(net: Network) -> list[Network]:
-    """``net`` split into cells of the nearest allowed level at least as
-    long as its prefix, in address order."""
+def cell_items(net: Network) -> tuple[MatchItem, ...]:
+    """The items of ``net`` split into cells of the nearest allowed
+    level at least as long as its prefix, in address order."""
     level = next(p for p in _LEVELS[net.version] if p >= net.prefixlen)
     count = 1 << (level - net.prefixlen)
     if count > MAX_CELLS:
@@ -87,7 +86,11 @@ def cells(net: Network) -> list[Network]:
             "too-many-cells",
             f"range expands to more than {MAX_CELLS} cells")
 
-    return list(net.subnets(new_prefix=level))
+    first = int(net.network_address)
+    step = 1 << (net.max_prefixlen - level)
+
+    return tuple(ip.cell_item(net.version, first + n * step, level)
+                 for n in range(count))
 
 
 def _address(text: str) -> IPv4Address | IPv6Address:

@@ -39,7 +39,7 @@ from ._common import (
 __all__ = [
     "KIND_V4", "KIND_V4_CELL24", "KIND_V6", "KIND_V6_CELL64",
     "KIND_V6_CELL48", "KINDS", "CELL_PREFIXES", "parse", "parse_address",
-    "canonical", "canonical_text", "point_items", "network_item",
+    "canonical", "canonical_text", "point_items", "cell_item",
     "is_reserved_network",
 ]
 
@@ -60,6 +60,7 @@ _LEVEL_KINDS = {
 }
 # The cells a single address lies in, per family.
 CELL_PREFIXES = {4: (24,), 6: (64, 48)}
+_BITS = {4: 32, 6: 128}
 
 _REFUSED_V4 = tuple(ipaddress.IPv4Network(net) for net in (
     "0.0.0.0/8",        # "this network", unspecified
@@ -89,6 +90,13 @@ _REFUSED_V6 = tuple(ipaddress.IPv6Network(net) for net in (
     "fec0::/10",        # site-local (deprecated)
     "ff00::/8",         # multicast
 ))
+# The same as first and last address, as integers: checking a network
+# against them is the hot path of reading an address list.
+_REFUSED_SPANS = {
+    version: tuple((int(n.network_address), int(n.broadcast_address))
+                   for n in nets)
+    for version, nets in ((4, _REFUSED_V4), (6, _REFUSED_V6))
+}
 
 
 def parse(value: str) -> IPv4Address | IPv6Address:
@@ -101,7 +109,7 @@ def parse(value: str) -> IPv4Address | IPv6Address:
     addr = parse_address(value)
     if isinstance(addr, IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
-    if is_reserved_network(ipaddress.ip_network(addr)):
+    if _overlaps_refused(addr.version, int(addr), int(addr)):
         raise IdentifierRefused(
             "reserved-range",
             "address in a reserved, private or special-purpose range")
@@ -122,21 +130,21 @@ def canonical_text(value: str) -> str:
 
 def point_items(addr: IPv4Address | IPv6Address) -> tuple[MatchItem, ...]:
     """The address item, then one item per cell it lies in."""
-    cells = tuple(
-        ipaddress.ip_network((addr, prefixlen), strict=False)
-        for prefixlen in CELL_PREFIXES[addr.version])
+    prefixes = (addr.max_prefixlen, *CELL_PREFIXES[addr.version])
 
-    return tuple(network_item(net)
-                 for net in (ipaddress.ip_network(addr), *cells))
+    return tuple(cell_item(addr.version, int(addr), prefixlen)
+                 for prefixlen in prefixes)
 
 
-def network_item(net: IPv4Network | IPv6Network) -> MatchItem:
-    """The item of an address (/32, /128) or cell at an allowed level."""
-    kind, level = _LEVEL_KINDS[(net.version, net.prefixlen)]
-    message = ip_message(net.version, net.prefixlen,
-                         net.network_address.packed)
+def cell_item(version: int, address: int, prefixlen: int) -> MatchItem:
+    """The item of the cell (or, at full length, the address) of the
+    given allowed prefix length that holds ``address``."""
+    kind, level = _LEVEL_KINDS[(version, prefixlen)]
+    host_bits = _BITS[version] - prefixlen
+    network = address >> host_bits << host_bits
+    packed = network.to_bytes(_BITS[version] // 8, "big")
 
-    return MatchItem(kind, message, level)
+    return MatchItem(kind, ip_message(version, prefixlen, packed), level)
 
 
 def parse_address(text: str) -> IPv4Address | IPv6Address:
@@ -155,9 +163,13 @@ def parse_address(text: str) -> IPv4Address | IPv6Address:
 
 def is_reserved_network(net: IPv4Network | IPv6Network) -> bool:
     """Whether any part of ``net`` is outside public unicast space."""
-    refused = _REFUSED_V4 if net.version == 4 else _REFUSED_V6
+    return _overlaps_refused(net.version, int(net.network_address),
+                             int(net.broadcast_address))
 
-    return any(net.overlaps(r) for r in refused)  # type: ignore[arg-type]
+
+def _overlaps_refused(version: int, first: int, last: int) -> bool:
+    return any(first <= high and low <= last
+               for low, high in _REFUSED_SPANS[version])
 
 
 def _strip_zone(value: str) -> str:

@@ -51,7 +51,7 @@ MAX_CHARS = 1024
 
 Words = tuple[str, ...]
 
-_APOSTROPHES = str.maketrans("", "", "'\u2018\u2019\u02bc\u0060\u00b4")
+_APOSTROPHES = str.maketrans("", "", "'\u2018\u2019\u02bc\u0060")
 _DOTTED = re.compile(r"(?<![^\W_])[^\W\d_](?:\.\s*[^\W\d_])+(?![^\W_])")
 _NOT_IN_DOTTED = re.compile(r"[.\s]")
 _MAX_FOLD_ROUNDS = 4
