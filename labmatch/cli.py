@@ -13,7 +13,14 @@ examples:
   labmatch demo
       three labs and a coordinator on generated data, in one command
   labmatch consortium init ./consortium --labs a,b,c
-      development CA, coordinator credentials and one directory per lab
+      development set-up: CA, coordinator credentials, one directory per lab
+  labmatch lab keygen ./lab-a --name a
+      production: the lab makes its own keys and an enrolment request
+  labmatch consortium enrol ./consortium --request enrolment-request.json
+      the operator signs it offline (adds the lab, or renews it)
+  labmatch lab install ./lab-a --response ./consortium/issued/a
+  labmatch inspect --input bans.csv
+      what each row canonicalises to, and why rows are refused
   labmatch serve --consortium ./consortium/consortium.toml
       run the coordinator (SQLite store beside the file)
   labmatch serve --consortium ./consortium/consortium.toml \\
@@ -67,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="use the real public lists in DIR "
                            "(e.g. ../shared/data/public)")
     demo.add_argument("--size", type=int, default=2000,
-                      help="items per kind per lab (generated data)")
+                      help="items per kind per lab (generated data); "
+                           "values sampled per list (--data)")
     demo.add_argument("--keep", type=Path, metavar="DIR",
                       help="keep the demo's files in DIR")
 
@@ -86,6 +94,51 @@ def build_parser() -> argparse.ArgumentParser:
                       help="comma-separated identifier kinds")
     init.add_argument("--force", action="store_true",
                       help="reuse an existing DIR (its CA key is kept)")
+
+    create = consortium.add_parser(
+        "create", help="found a consortium from labs' enrolment requests")
+    create.add_argument("directory", type=Path, metavar="DIR")
+    create.add_argument("--request", required=True, type=Path,
+                        action="append", dest="requests", metavar="FILE")
+    create.add_argument("--coordinator", default=None, metavar="HOST:PORT")
+    create.add_argument("--kinds", default=None)
+    create.add_argument("--force", action="store_true")
+
+    enrol = consortium.add_parser(
+        "enrol", help="sign a lab's enrolment request (add or renew)")
+    enrol.add_argument("directory", type=Path, metavar="DIR")
+    enrol.add_argument("--request", required=True, type=Path,
+                       metavar="FILE")
+    enrol.add_argument("--out", type=Path, default=None, metavar="DIR",
+                       help="response directory (default DIR/issued/NAME)")
+    enrol.add_argument("--replace-keys", action="store_true",
+                       help="accept new keys for an enrolled lab")
+
+    lab = commands.add_parser(
+        "lab", help="a lab's own keys and enrolment").add_subparsers(
+            dest="lab_command", metavar="ACTION")
+    keygen = lab.add_parser("keygen",
+                            help="make this lab's keys and a request")
+    keygen.add_argument("directory", type=Path, metavar="DIR")
+    keygen.add_argument("--name", required=True)
+    keygen.add_argument("--force", action="store_true",
+                        help="make new keys even if keys exist")
+    renew = lab.add_parser("renew",
+                           help="a new request with the same keys")
+    renew.add_argument("directory", type=Path, metavar="DIR")
+    install = lab.add_parser("install",
+                             help="install the operator's response")
+    install.add_argument("directory", type=Path, metavar="DIR")
+    install.add_argument("--response", required=True, type=Path,
+                         metavar="DIR")
+
+    inspect = commands.add_parser(
+        "inspect", help="check input files before the first sync")
+    inspect.add_argument("--input", required=True, type=Path,
+                         action="append", dest="inputs", metavar="FILE")
+    inspect.add_argument("--show-values", action="store_true",
+                         help="print a few canonical examples per kind "
+                              "(never card numbers)")
 
     serve = commands.add_parser("serve", help="run the coordinator")
     serve.add_argument("--consortium", required=True, type=Path,
@@ -128,8 +181,7 @@ def _consortium_init(args) -> int:
     from labmatch.psi.errors import LabmatchError
 
     labs = [name.strip() for name in args.labs.split(",")]
-    kinds = ([k.strip() for k in args.kinds.split(",")]
-             if args.kinds else list(DEFAULT_KINDS))
+    kinds = _kinds(args.kinds)
     try:
         consortium = init_consortium(
             args.directory, labs,
@@ -141,6 +193,86 @@ def _consortium_init(args) -> int:
     print(f"consortium {consortium.consortium_id} written to "
           f"{args.directory} (development set-up; keep "
           f"{args.directory / 'ca' / 'ca.key'} offline)", file=sys.stderr)
+    return 0
+
+
+def _kinds(text: str | None) -> list[str]:
+    from labmatch.client.consortium import DEFAULT_KINDS
+
+    return ([k.strip() for k in text.split(",")] if text
+            else list(DEFAULT_KINDS))
+
+
+def _setup(command: str, action) -> int:
+    """Run a set-up step; errors become a message and an exit code."""
+    from labmatch.psi.errors import LabmatchError
+
+    try:
+        message = action()
+    except (LabmatchError, ValueError, OSError) as exc:
+        print(f"labmatch {command}: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1
+    print(message, file=sys.stderr)
+    return 0
+
+
+def _consortium_create(args) -> int:
+    from labmatch.client.consortium import DEFAULT_COORDINATOR
+    from labmatch.client.consortium import create_consortium
+
+    def action() -> str:
+        c = create_consortium(
+            args.directory, args.requests,
+            coordinator=args.coordinator or DEFAULT_COORDINATOR,
+            kinds=_kinds(args.kinds), force=args.force)
+        return (f"consortium {c.consortium_id} founded in {args.directory} "
+                f"with {len(c.labs)} labs; responses under "
+                f"{args.directory / 'issued'}")
+    return _setup("consortium create", action)
+
+
+def _consortium_enrol(args) -> int:
+    from labmatch.client.enrolment import enrol
+
+    def action() -> str:
+        out = enrol(args.directory, args.request, out_dir=args.out,
+                    replace_keys=args.replace_keys)
+        return (f"response written to {out}: give it to the lab, and the "
+                f"new consortium.toml to every lab and the coordinator")
+    return _setup("consortium enrol", action)
+
+
+def _lab(args) -> int:
+    from labmatch.client import enrolment
+
+    if args.lab_command == "keygen":
+        def action() -> str:
+            path = enrolment.lab_keygen(args.directory, args.name,
+                                        force=args.force)
+            return f"keys made; send {path} to the consortium operator"
+    elif args.lab_command == "renew":
+        def action() -> str:
+            path = enrolment.renewal_request(args.directory)
+            return f"renewal request written; send {path} to the operator"
+    elif args.lab_command == "install":
+        def action() -> str:
+            enrolment.install_response(args.directory, args.response)
+            return f"certificate and consortium file installed in " \
+                   f"{args.directory}"
+    else:
+        return 2
+    return _setup(f"lab {args.lab_command}", action)
+
+
+def _inspect(args) -> int:
+    from labmatch.client.inspect import inspect_inputs
+    from labmatch.psi.errors import LabmatchError
+
+    try:
+        print(inspect_inputs(args.inputs, show_values=args.show_values))
+    except (LabmatchError, OSError) as exc:
+        print(f"labmatch inspect: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -183,6 +315,14 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr)
     if args.command == "consortium" and args.consortium_command == "init":
         return _consortium_init(args)
+    if args.command == "consortium" and args.consortium_command == "create":
+        return _consortium_create(args)
+    if args.command == "consortium" and args.consortium_command == "enrol":
+        return _consortium_enrol(args)
+    if args.command == "lab" and args.lab_command:
+        return _lab(args)
+    if args.command == "inspect":
+        return _inspect(args)
     if args.command == "serve":
         return _serve(args)
     if args.command == "sync":

@@ -9,7 +9,8 @@ identifier is printed.
 
 Generated data plants overlaps between every pair and all three labs;
 ``--data DIR`` takes the labs' lists as overlapping random halves of the
-real public IP, domain and wallet lists in DIR.
+real public lists in DIR: IP addresses, CIDR ranges, domains, wallets and
+organisation names (each sampled to ``--size`` values).
 """
 from __future__ import annotations
 
@@ -33,11 +34,17 @@ from labmatch.psi.identifiers import canonicalise
 __all__ = ["run_demo"]
 
 LABS = ("a", "b", "c")
-PUBLIC_FILES = {
-    "ip": "tor_exit_nodes.txt",
-    "domain": "disposable_email_domains.txt",
-    "wallet": "ofac_digital_currency_addresses.csv",
-}
+# (kind, file, CSV column or None for one value per line)
+PUBLIC_LISTS = (
+    ("ip", "tor_exit_nodes.txt", None),
+    ("ip", "ip_blocklist_ipsum.tsv", None),
+    ("cidr", "vpn_cidr_ipv4.txt", None),
+    ("cidr", "vpn_cidr_ipv6.txt", None),
+    ("domain", "disposable_email_domains.txt", None),
+    ("wallet", "ofac_digital_currency_addresses.csv", "address"),
+    ("org", "ofac_sdn_entities.csv", "sdn_name"),
+    ("org", "sec_company_names.csv", "name"),
+)
 START_TIMEOUT = 30.0
 SEED = 20261204
 
@@ -95,53 +102,67 @@ def generated_holdings(size: int, rng: random.Random):
     return holdings
 
 
-def public_holdings(directory: Path, rng: random.Random):
-    """Each lab holds each value of the public lists with probability 1/2."""
-    values: dict[str, list[str]] = {}
-    for kind, name in PUBLIC_FILES.items():
-        path = directory / name
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: public list not found")
-        if path.suffix == ".csv":
-            with open(path, newline="", encoding="utf-8") as f:
-                values[kind] = [row["address"] for row in csv.DictReader(f)]
-        else:
-            values[kind] = path.read_text(encoding="utf-8").splitlines()
+def _read_list(path: Path, column: str | None) -> list[str]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: public list not found")
+    if column is not None:
+        with open(path, newline="", encoding="utf-8") as f:
+            return [row[column] for row in csv.DictReader(f)]
+    values = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            values.append(line.split()[0])
+    return values
+
+
+def public_holdings(directory: Path, size: int, rng: random.Random):
+    """Each lab holds each listed value with probability 1/2.
+
+    Every list is sampled down to ``size`` values first, so the demo
+    stays quick; ranges and addresses from different lists meet in /24,
+    /48 and /64 cells as they do in the real data.
+    """
     holdings: dict[str, list[tuple[str, str]]] = {lab: [] for lab in LABS}
-    for kind, column in values.items():
-        for value in column:
+    for kind, name, column in PUBLIC_LISTS:
+        values = _read_list(directory / name, column)
+        if len(values) > size:
+            values = rng.sample(values, size)
+        for value in values:
             for lab in LABS:
                 if rng.random() < 0.5:
                     holdings[lab].append((kind, value))
+    for rows in holdings.values():
+        rng.shuffle(rows)
     return holdings
 
 
-def _canonical_key(kind: str, value: str):
+def _items(kind: str, value: str):
     try:
-        return frozenset((i.kind, i.message) for i in canonicalise(kind, value))
+        return canonicalise(kind, value)
     except IdentifierRefused:
-        return None
+        return ()
 
 
-def truth(holdings) -> dict[str, set[tuple[str, str]]]:
-    """Per lab, the (ref, peers) pairs a perfect matcher would report."""
-    owners: dict[object, set[str]] = defaultdict(set)
-    keys = {}
+def truth(holdings) -> dict[str, set[tuple[str, str, str]]]:
+    """Per lab, the (ref, level, peers) rows a perfect matcher reports."""
+    owners: dict[tuple[str, bytes], set[str]] = defaultdict(set)
+    items = {}
     for lab, rows in holdings.items():
         for i, (kind, value) in enumerate(rows):
-            key = _canonical_key(kind, value)
-            keys[(lab, i)] = key
-            for item in key or ():
-                owners[item].add(lab)
-    expected: dict[str, set[tuple[str, str]]] = {}
+            items[(lab, i)] = _items(kind, value)
+            for item in items[(lab, i)]:
+                owners[(item.kind, item.message)].add(lab)
+    expected: dict[str, set[tuple[str, str, str]]] = {}
     for lab, rows in holdings.items():
         expected[lab] = set()
         for i in range(len(rows)):
-            peers = set()
-            for item in keys[(lab, i)] or ():
-                peers |= owners[item] - {lab}
-            if peers:
-                expected[lab].add((f"{lab}-{i:06d}", ";".join(sorted(peers))))
+            peers: dict[str, set[str]] = defaultdict(set)
+            for item in items[(lab, i)]:
+                peers[item.level] |= owners[(item.kind, item.message)] - {lab}
+            for level, names in peers.items():
+                if names:
+                    expected[lab].add((f"{lab}-{i:06d}", level,
+                                       ";".join(sorted(names))))
     return expected
 
 
@@ -190,9 +211,10 @@ def stop_coordinator(proc) -> None:
 # -- the run ----------------------------------------------------------
 
 
-def _read_output(path: Path) -> set[tuple[str, str]]:
+def _read_output(path: Path) -> set[tuple[str, str, str]]:
     with open(path, newline="", encoding="utf-8") as f:
-        return {(r["ref"], r["peers"]) for r in csv.DictReader(f)}
+        return {(r["ref"], r["level"], r["peers"])
+                for r in csv.DictReader(f)}
 
 
 def run_demo(data: Path | None = None, size: int = 2000,
@@ -202,7 +224,7 @@ def run_demo(data: Path | None = None, size: int = 2000,
         if keep is None else keep
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        holdings = (public_holdings(data, rng) if data is not None
+        holdings = (public_holdings(data, size, rng) if data is not None
                     else generated_holdings(size, rng))
         return _run(workdir, holdings, out,
                     "public lists" if data else "generated data")
