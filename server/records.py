@@ -8,6 +8,8 @@ Keys (inside the store's consortium prefix):
 - ``pending/{owner}/{digest}``: an upload being received (resumable);
   ``pending/{owner}/{digest}/{index}`` marks each chunk held, with the
   chunk's first and last element so order across chunks can be checked;
+  ``current/{owner}/{epoch}/{kind}`` names the one pending upload a lab
+  may have per (epoch, kind), so abandoned uploads cannot pile up;
 - ``ev/{epoch}/{kind}/{evaluator}/{owner}``: an evaluation (the
   evaluator's sealed token list over the owner's upload);
 - ``budget/{epoch}/{kind}/{evaluator}/{requester}``: items charged;
@@ -89,6 +91,16 @@ class Records:
                           ttl: int) -> Record | None:
         return await self._add(f"pending/{owner}/{digest.hex()}", record,
                                ttl)
+
+    async def current_pending(self, owner: str, epoch: str,
+                              kind: str) -> bytes | None:
+        data = await self.meta.get(f"current/{owner}/{epoch}/{kind}")
+        return None if data is None else bytes.fromhex(data.decode())
+
+    async def set_current_pending(self, owner: str, epoch: str, kind: str,
+                                  digest: bytes, ttl: int) -> None:
+        await self.meta.put(f"current/{owner}/{epoch}/{kind}",
+                            digest.hex().encode(), ttl)
 
     async def mark_chunk(self, owner: str, digest: bytes, index: int,
                          bounds: bytes, ttl: int) -> None:

@@ -12,6 +12,7 @@ resume by chunk index.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import re
@@ -62,6 +63,11 @@ def _sha256(data: bytes) -> bytes:
 
 def _request_digest(signed: pb.SignedMessage) -> bytes:
     return _sha256(signed.SerializeToString(deterministic=True))
+
+
+async def _cleanup(work) -> None:
+    """Run clean-up to the end even if the call is being cancelled."""
+    await asyncio.shield(asyncio.ensure_future(work))
 
 
 def check_chunk_plan(chunk_count: int, expected: int, digests,
@@ -237,13 +243,24 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         return receipt
 
     async def _open_pending(self, auth, m, digest, signed) -> Record:
+        """The pending upload for this manifest: resumed, or begun anew
+        (replacing any other pending upload of this lab, epoch and kind).
+        """
         pending = await self._records.pending(auth.caller, digest)
         if pending is not None:
             return pending
-        await self._fresh_nonce(auth.caller, m.header)
+        h = m.header
+        await self._fresh_nonce(auth.caller, h)
+        previous = await self._records.current_pending(auth.caller, h.epoch,
+                                                       h.kind)
+        if previous is not None and previous != digest:
+            await _cleanup(self._records.drop_pending(
+                auth.caller, previous, keep_blob=False))
         record = Record(signed, secrets.token_hex(16))
         existing = await self._records.add_pending(
-            auth.caller, digest, record, self._ttl(m.header.epoch))
+            auth.caller, digest, record, self._ttl(h.epoch))
+        await self._records.set_current_pending(
+            auth.caller, h.epoch, h.kind, digest, self._ttl(h.epoch))
         return existing or record
 
     async def _receive_upload_chunks(self, auth: Authorized, m, digest,
@@ -258,8 +275,8 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
             try:
                 bounds = self._check_upload_chunk(m, index, data)
             except Refused:
-                await self._records.drop_pending(auth.caller, digest,
-                                                 keep_blob=False)
+                await _cleanup(self._records.drop_pending(
+                    auth.caller, digest, keep_blob=False))
                 raise
             await self._records.blobs.put_chunk(pending.blob_id, index, data,
                                                 ttl)
@@ -296,16 +313,16 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         for i in range(1, m.chunk_count):
             if marks[i - 1][group.ELEMENT_BYTES:] >= \
                     marks[i][:group.ELEMENT_BYTES]:
-                await self._records.drop_pending(auth.caller, digest,
-                                                 keep_blob=False)
+                await _cleanup(self._records.drop_pending(
+                    auth.caller, digest, keep_blob=False))
                 raise _invalid(f"upload chunks {i - 1} and {i} are not in "
                                f"ascending order")
         record = Record(start.manifest, pending.blob_id)
         existing = await self._records.add_upload(
             m.header.epoch, m.header.kind, auth.caller, record,
             self._ttl(m.header.epoch))
-        await self._records.drop_pending(auth.caller, digest,
-                                         keep_blob=existing is None)
+        await _cleanup(self._records.drop_pending(
+            auth.caller, digest, keep_blob=existing is None))
         if existing is not None:
             return await self._already_uploaded(auth, existing, m, start,
                                                 request)
@@ -351,10 +368,10 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
                 h.epoch, h.kind, auth.caller, h.recipient,
                 Record(start.manifest, blob_id), self._ttl(h.epoch))
         except BaseException:
-            await self._records.blobs.delete_blob(blob_id)
+            await _cleanup(self._records.blobs.delete_blob(blob_id))
             raise
         if existing is not None:
-            await self._records.blobs.delete_blob(blob_id)
+            await _cleanup(self._records.blobs.delete_blob(blob_id))
             raise _state(f"{auth.caller} already evaluated "
                          f"{h.recipient}'s {h.kind} upload")
         await self._records.charge(h.epoch, h.kind, auth.caller,
