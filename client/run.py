@@ -135,18 +135,6 @@ async def _sync(options: SyncOptions, creds, rows: list[InputRow],
             summary.matches[peer] += 1
 
 
-def _enabled_rows(rows: list[InputRow], report: ReadReport,
-                  enabled: tuple[str, ...], stderr: TextIO) -> list[InputRow]:
-    """Rows of kinds the consortium enables; the rest counted, once."""
-    kept = [row for row in rows if row.kind.strip().lower() in enabled]
-    dropped = len(rows) - len(kept)
-    if dropped:
-        report.skipped["kind-not-enabled"] += dropped
-        print(f"skipped {dropped} rows of kinds this consortium does not "
-              f"enable (it enables: {', '.join(enabled)})", file=stderr)
-    return kept
-
-
 def run_sync(options: SyncOptions, stderr: TextIO = sys.stderr) -> int:
     epoch = options.epoch or _today()
     progress = Progress(stderr, quiet=options.quiet)
@@ -154,14 +142,14 @@ def run_sync(options: SyncOptions, stderr: TextIO = sys.stderr) -> int:
         creds = load_lab(options.lab_dir)
         rows, report = read_inputs(
             options.inputs, strict=options.strict,
-            on_bad_row=_bad_row_printer(stderr))
+            on_bad_row=_bad_row_printer(stderr),
+            kinds=creds.consortium.kinds)
     except BadRow as exc:
         print(f"labmatch sync: aborted (--strict): {exc}", file=stderr)
         return EXIT_USAGE
     except (LabmatchError, OSError) as exc:
         print(f"labmatch sync: {exc}", file=stderr)
         return EXIT_FAILED
-    rows = _enabled_rows(rows, report, creds.consortium.kinds, stderr)
     warning = expiry_warning(creds.tls_cert)
     if warning:
         print(f"warning: {warning}", file=stderr)
