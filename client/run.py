@@ -23,6 +23,7 @@ from .consortium import load_lab
 from .enrolment import expiry_warning
 from .inputs import BadRow, InputRow, ReadReport, read_inputs
 from .outputs import write_matches
+from .parallel import Crypto
 from .progress import Progress
 from .state import LabState
 from .sync import KindItems, SyncEngine, group_items, run_passes
@@ -50,6 +51,7 @@ class SyncOptions:
     summary_json: Path | None = None
     strict: bool = False
     quiet: bool = False
+    workers: int | None = None
 
 
 @dataclass
@@ -111,7 +113,10 @@ async def _sync(options: SyncOptions, creds, rows: list[InputRow],
                 items: dict[str, KindItems], summary: Summary,
                 progress: Progress) -> None:
     address = options.coordinator or creds.consortium.coordinator
-    with LabState(creds.directory) as state:
+    with LabState(creds.directory) as state, Crypto(
+            state.seed(), consortium_id=creds.consortium.consortium_id,
+            lab=creds.name, epoch=summary.epoch,
+            workers=options.workers) as crypto:
         async with CoordinatorClient(
                 address, tls_key=creds.tls_key, tls_cert=creds.tls_cert,
                 ca_cert=creds.ca_cert) as client:
@@ -120,7 +125,7 @@ async def _sync(options: SyncOptions, creds, rows: list[InputRow],
                 signing_key=creds.signing_key,
                 sealing_key=creds.sealing_key, state=state, client=client,
                 epoch=summary.epoch, progress=progress,
-                kinds=match_kinds(creds.consortium.kinds))
+                kinds=match_kinds(creds.consortium.kinds), crypto=crypto)
             engine.prepare(items)
             await run_passes(engine, options.wait)
     match_rows = engine.match_rows(rows, items, level_order=LEVELS,

@@ -39,7 +39,6 @@ from nacl.signing import SigningKey
 from labmatch import wire
 from labmatch._proto import coordinator_pb2 as pb
 from labmatch.psi.errors import InvalidElement, LabmatchError, SealError
-from labmatch.psi.hashing import HashToGroup
 from labmatch.psi.keys import EpochKey
 from labmatch.psi.manifest import (
     ELEMENTS_PER_CHUNK,
@@ -49,12 +48,12 @@ from labmatch.psi.manifest import (
 )
 from labmatch.psi.merkle import merkle_root
 from labmatch.psi.padding import padded_size, padding_elements
-from labmatch.psi.rounds import evaluate_upload, match_positions
+from labmatch.psi.rounds import match_positions
 from labmatch.psi.sealing import TokenListOpener, list_context, seal_tokens
-from labmatch.psi.tokens import TokenLabel
 
 from .inputs import InputRow
 from .outputs import MatchRow
+from .parallel import Crypto
 from .progress import Progress
 from .state import PADDING, CachedUpload, LabState
 from .transport import CoordinatorClient
@@ -65,7 +64,6 @@ __all__ = ["SyncError", "KindItems", "SyncEngine", "POLL_SECONDS",
 log = logging.getLogger("labmatch.client.sync")
 
 POLL_SECONDS = 3.0
-HASH_BATCH = 4096
 UPLOAD_ATTEMPTS = 3
 
 
@@ -132,7 +130,8 @@ class SyncEngine:
     def __init__(self, *, lab: str, consortium, signing_key: SigningKey,
                  sealing_key: PrivateKey, state: LabState,
                  client: CoordinatorClient, epoch: str,
-                 progress: Progress, kinds: Sequence[str]) -> None:
+                 progress: Progress, kinds: Sequence[str],
+                 crypto: Crypto | None = None) -> None:
         self.lab = lab
         self.consortium = consortium
         self.peers = consortium.peers(lab)
@@ -144,6 +143,9 @@ class SyncEngine:
         self.epoch = epoch
         self._progress = progress
         self._seed = state.seed()
+        self._crypto = crypto or Crypto(
+            self._seed, consortium_id=consortium.consortium_id, lab=lab,
+            epoch=epoch, workers=1)
         self.uploads: dict[str, CachedUpload] = {}
         self.pairs: dict[tuple[str, str], PairState] = {
             (kind, peer): PairState()
@@ -156,10 +158,6 @@ class SyncEngine:
     def _key(self, kind: str) -> EpochKey:
         return EpochKey.derive(self._seed, consortium_id=self._cid,
                                lab=self.lab, epoch=self.epoch, kind=kind)
-
-    def _label(self, kind: str, peer: str) -> TokenLabel:
-        return TokenLabel(consortium_id=self._cid, lab_a=self.lab,
-                          lab_b=peer, epoch=self.epoch, kind=kind)
 
     def _header(self, kind: str, recipient: str = "") -> pb.Header:
         return wire.new_header(consortium_id=self._cid, sender=self.lab,
@@ -195,14 +193,10 @@ class SyncEngine:
 
     def _blind(self, kind: str, kind_items: KindItems,
                items_digest: bytes) -> CachedUpload:
-        key = self._key(kind)
-        h2g = HashToGroup(self._cid, kind)
         total = len(kind_items.messages)
-        blinded: list[bytes] = []
-        for start in range(0, total, HASH_BATCH):
-            batch = kind_items.messages[start:start + HASH_BATCH]
-            blinded.extend(key.multiply(h2g(m)) for m in batch)
-            self._progress.update(f"blinding {kind}", len(blinded), total)
+        blinded = self._crypto.blind(
+            kind, kind_items.messages,
+            lambda done, n: self._progress.update(f"blinding {kind}", done, n))
         padding = padding_elements(
             self._seed, consortium_id=self._cid, lab=self.lab,
             epoch=self.epoch, kind=kind, count=padded_size(total) - total)
@@ -380,8 +374,10 @@ class SyncEngine:
         self._progress.note(f"evaluating {peer}'s {kind}: "
                             f"{len(elements)} elements")
         try:
-            tokens = evaluate_upload(self._key(kind),
-                                     self._label(kind, peer), elements)
+            tokens = self._crypto.evaluate(
+                kind, peer, elements,
+                lambda done, n: self._progress.update(
+                    f"evaluating {peer}'s {kind}", done, n))
         except InvalidElement:
             raise PeerRefused(f"refused {peer}'s {kind} upload: it holds "
                               f"invalid, repeated or unsorted elements") \

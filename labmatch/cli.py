@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
                       metavar="FILE")
     sync.add_argument("--strict", action="store_true",
                       help="abort on the first bad input row")
+    sync.add_argument("--workers", type=int, default=None, metavar="N",
+                      help="processes for blinding and evaluation "
+                           "(default: one per CPU)")
     sync.add_argument("-q", "--quiet", action="store_true",
                       help="no progress or summary on stderr")
 
@@ -296,7 +299,7 @@ def _sync(args) -> int:
         lab_dir=args.lab, inputs=args.inputs, output=args.output,
         coordinator=args.coordinator, epoch=args.epoch, wait=args.wait,
         summary_json=args.summary_json, strict=args.strict,
-        quiet=args.quiet))
+        quiet=args.quiet, workers=args.workers))
 
 
 def _demo(args) -> int:
