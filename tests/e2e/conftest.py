@@ -318,9 +318,11 @@ def harness(request, tmp_path) -> Iterator[Harness]:
     store = request.param
     port = free_port()
     directory = tmp_path / "consortium"
+    kinds = request.node.get_closest_marker("kinds")
     init = subprocess.run(
         [str(LABMATCH), "consortium", "init", str(directory),
-         "--labs", ",".join(LABS), "--coordinator", f"127.0.0.1:{port}"],
+         "--labs", ",".join(LABS), "--coordinator", f"127.0.0.1:{port}",
+         *(["--kinds", kinds.args[0]] if kinds else [])],
         stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
         env=_env())
     assert init.returncode == 0, init.stderr.decode("utf-8", "replace")

@@ -312,6 +312,7 @@ def test_repeat_run_and_changed_input(harness, overlapping_holdings,
 
 # 6 ---------------------------------------------------------------------
 
+@pytest.mark.kinds("ip,domain,wallet")
 @pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
 def test_bad_rows_reported_skipped_counted(harness, public_values,
                                            expected_outputs, check_output):
