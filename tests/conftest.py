@@ -19,7 +19,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PUBLIC_DATA = REPO.parent / "shared" / "data" / "public"
+# The shared real public lists, never copied into the repository: found
+# through LABMATCH_PUBLIC_DATA, beside the checkout (../shared), or in the
+# workplace's shared folder.
+PUBLIC_DATA_CANDIDATES = [
+    Path(p) for p in (os.environ.get("LABMATCH_PUBLIC_DATA"),) if p
+] + [REPO.parent / "shared" / "data" / "public",
+     Path("/work/shared/data/public")]
 REDIS_DB = int(os.environ.get("LABMATCH_TEST_REDIS_DB", "13"))
 
 
@@ -87,6 +93,8 @@ def redis_url(redis_server) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def public_data() -> Path:
     """The shared real public lists (never copied into the repository)."""
-    if not PUBLIC_DATA.is_dir():
-        pytest.skip(f"public data not found at {PUBLIC_DATA}")
-    return PUBLIC_DATA
+    for candidate in PUBLIC_DATA_CANDIDATES:
+        if candidate.is_dir():
+            return candidate
+    pytest.skip("public data not found (set LABMATCH_PUBLIC_DATA); looked "
+                "in " + ", ".join(map(str, PUBLIC_DATA_CANDIDATES)))
