@@ -174,10 +174,7 @@ class SyncEngine:
         """Blind each kind's items, or take them from the cache."""
         for kind in self.kinds:
             kind_items = items[kind]
-            if padded_size(len(kind_items.messages)) > MAX_UPLOAD_ELEMENTS:
-                raise SyncError(
-                    f"{len(kind_items.messages)} distinct {kind} items is "
-                    f"over the limit of {MAX_UPLOAD_ELEMENTS} per epoch")
+            self._check_size(kind, len(kind_items.messages))
             digest = kind_items.digest()
             cached = self._state.upload(self.epoch, kind)
             if cached is not None and cached.items_digest != digest:
@@ -190,6 +187,17 @@ class SyncEngine:
                 cached = self._blind(kind, kind_items, digest)
                 self._state.save_upload(self.epoch, kind, cached)
             self.uploads[kind] = cached
+
+    def _check_size(self, kind: str, count: int) -> None:
+        """Refuse, before any work, a set no peer would evaluate."""
+        padded = padded_size(count)
+        cap = min(MAX_UPLOAD_ELEMENTS, self.consortium.budget(kind))
+        if padded > cap:
+            raise SyncError(
+                f"{count} distinct {kind} items (padded to {padded}) are "
+                f"over the {cap} a peer evaluates per epoch for this kind; "
+                f"split the input across epochs, or ask the consortium "
+                f"operator to raise [budgets] for {kind}")
 
     def _blind(self, kind: str, kind_items: KindItems,
                items_digest: bytes) -> CachedUpload:
