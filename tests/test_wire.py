@@ -250,14 +250,16 @@ class TestValidityWindow:
     @given(st.integers(min_value=ts(OPENS), max_value=ts(CLOSES) - 1),
            st.integers(min_value=-3600, max_value=3600))
     def test_open_window_property(self, now_s, issued_offset):
-        """Inside the window, acceptance is exactly issued_at ≤ now + skew
-        (property)."""
+        """Inside the window, acceptance is exactly: issued no earlier than
+        the window opens and no later than now + skew (property)."""
         now = dt.datetime.fromtimestamp(now_s, UTC)
         sm = signed(issued_at=now_s + issued_offset)
-        if issued_offset <= wire.MAX_SKEW.total_seconds():
-            open_(sm, now=now)
-        else:
+        if issued_offset > wire.MAX_SKEW.total_seconds():
             refused("issued in the future", sm, now=now)
+        elif now_s + issued_offset < ts(OPENS):
+            refused("issued outside its epoch's window", sm, now=now)
+        else:
+            open_(sm, now=now)
 
 
 class TestTypeSizeAndTamper:

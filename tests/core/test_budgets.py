@@ -26,10 +26,11 @@ KEYS = LabKeys(bytes(range(32)), bytes(range(32, 64)))
 LABS = {"lab-a": KEYS, "lab-b": LabKeys(bytes(32), bytes([1]) * 32)}
 
 
-def consortium(**budget_table) -> Consortium:
+def consortium(table: dict | None = None, **budget_table) -> Consortium:
+    """Every input kind enabled, so any match kind may carry a budget."""
     return Consortium(consortium_id=CID, coordinator="127.0.0.1:7443",
-                      kinds=("ip", "domain"), labs=LABS,
-                      budgets=dict(budget_table))
+                      kinds=INPUT_KINDS, labs=LABS,
+                      budgets={**(table or {}), **budget_table})
 
 
 def toml_with(budgets_block: str) -> str:
@@ -95,21 +96,33 @@ class TestBudgetForOverrides:
     @pytest.mark.parametrize("value", [1, MAX_UPLOAD_ELEMENTS])
     def test_budget_for_bounds_accepted(self, value):
         """1 and the upload cap are the smallest and largest budgets."""
-        assert budgets.budget_for("k", {"k": value}) == value
+        assert budgets.budget_for("domain.name.c1", {"domain.name.c1": value}) == value
 
     @pytest.mark.parametrize("value", [0, -1, MAX_UPLOAD_ELEMENTS + 1,
                                        1 << 40])
     def test_budget_for_out_of_range_value_error(self, value):
         """Zero, negative and over-cap budgets are ValueErrors."""
         with pytest.raises(ValueError, match="must be 1"):
-            budgets.budget_for("k", {"k": value})
+            budgets.budget_for("domain.name.c1", {"domain.name.c1": value})
 
     def test_budget_for_does_not_mutate_overrides(self):
         """Looking up a budget leaves the caller's mapping unchanged."""
-        over = {"k": 7}
+        over = {"domain.name.c1": 7}
         budgets.budget_for("other", over)
-        budgets.budget_for("k", over)
-        assert over == {"k": 7}
+        budgets.budget_for("domain.name.c1", over)
+        assert over == {"domain.name.c1": 7}
+
+
+class TestBudgetKinds:
+    @pytest.mark.parametrize("kind", ["x.y.c1", "weird kind \"q\"",
+                                      "ü.c1", "org.name.c1"])
+    def test_budget_for_kind_not_enabled_refused(self, kind):
+        """A budget for a kind the consortium does not match is refused,
+        so a misspelt kind cannot silently leave the default in place."""
+        with pytest.raises(ConsortiumError, match="not a match kind"):
+            Consortium(consortium_id=CID, coordinator="127.0.0.1:7443",
+                       kinds=("ip", "domain"), labs=LABS,
+                       budgets={kind: 10})
 
 
 class TestConsortiumBudgets:
@@ -123,21 +136,21 @@ class TestConsortiumBudgets:
     @pytest.mark.parametrize("value", [1, 1000, 1 << 18, MAX_UPLOAD_ELEMENTS])
     def test_consortium_valid_budget_accepted(self, value):
         """Integers in 1..cap are accepted."""
-        assert consortium(k=value).budget("k") == value
+        assert consortium({"domain.name.c1": value}).budget("domain.name.c1") == value
 
     @pytest.mark.parametrize("value", [1.0, 1.5, "100", None, True, False,
                                        [1], 2.0 ** 20])
     def test_consortium_non_integer_budget_consortium_error(self, value):
         """Floats, strings, None, booleans and lists are refused."""
         with pytest.raises(ConsortiumError, match="integer"):
-            consortium(k=value)
+            consortium({"domain.name.c1": value})
 
     @pytest.mark.parametrize("value", [0, -1, -(1 << 18),
                                        MAX_UPLOAD_ELEMENTS + 1, 1 << 63])
     def test_consortium_out_of_range_budget_consortium_error(self, value):
         """Zero, negative and over-cap budgets are refused."""
         with pytest.raises(ConsortiumError, match="must be 1"):
-            consortium(k=value)
+            consortium({"domain.name.c1": value})
 
     def test_consortium_one_bad_budget_among_good_refused(self):
         """One bad value refuses the whole definition."""
@@ -169,10 +182,10 @@ class TestBudgetsToml:
 
     @settings(max_examples=50, deadline=None)
     @given(st.dictionaries(
-        st.sampled_from(ALL_KINDS + ["x.y.c1", "weird kind \"q\"", "ü.c1"]),
+        st.sampled_from(ALL_KINDS),
         st.integers(1, MAX_UPLOAD_ELEMENTS), max_size=6))
     def test_to_toml_from_toml_round_trip_property(self, table):
-        """Any valid budget table round-trips, odd kind names (property)."""
+        """Any valid budget table round-trips (property)."""
         original = consortium(**table)
         back = Consortium.from_toml(original.to_toml())
         assert back.budgets == table
@@ -193,8 +206,8 @@ class TestBudgetsToml:
         assert c.budget("ip4.cell24.c1") == 1 << 18
 
     @pytest.mark.parametrize("line", [
-        '"k" = 1.5', '"k" = 1.0', '"k" = "100"', '"k" = true',
-        '"k" = [1]', '"k" = {a = 1}', '"k" = 1970-01-01'])
+        '"domain.name.c1" = 1.5', '"domain.name.c1" = 1.0', '"domain.name.c1" = "100"', '"domain.name.c1" = true',
+        '"domain.name.c1" = [1]', '"domain.name.c1" = {a = 1}', '"domain.name.c1" = 1970-01-01'])
     def test_from_toml_non_integer_budget_consortium_error(self, line):
         """Non-integer TOML budget values are refused."""
         with pytest.raises(ConsortiumError, match="integer"):
@@ -205,7 +218,7 @@ class TestBudgetsToml:
     def test_from_toml_out_of_range_budget_consortium_error(self, value):
         """Zero, negative and over-cap TOML budgets are refused."""
         with pytest.raises(ConsortiumError, match="must be 1"):
-            Consortium.from_toml(toml_with(f'"k" = {value}'))
+            Consortium.from_toml(toml_with(f'"domain.name.c1" = {value}'))
 
     @pytest.mark.parametrize("doc_line", ["budgets = 5", 'budgets = "x"',
                                           "budgets = [1, 2]"])
@@ -219,14 +232,14 @@ class TestBudgetsToml:
     def test_from_toml_budget_error_names_source(self):
         """A refused budget names the file it came from."""
         with pytest.raises(ConsortiumError, match="^consortium.toml: "):
-            Consortium.from_toml(toml_with('"k" = 0'),
+            Consortium.from_toml(toml_with('"domain.name.c1" = 0'),
                                  source="consortium.toml")
 
     @pytest.mark.parametrize("case", ["wrong-version", "zero-budget"])
     def test_from_toml_error_names_source_once(self, case):
         """A refusal names its source exactly once, at the start."""
         text = {"wrong-version": "version = 2\n",
-                "zero-budget": toml_with('"k" = 0')}[case]
+                "zero-budget": toml_with('"domain.name.c1" = 0')}[case]
         with pytest.raises(ConsortiumError) as info:
             Consortium.from_toml(text, source="consortium.toml")
         assert str(info.value).startswith("consortium.toml: ")
