@@ -56,7 +56,7 @@ from .outputs import MatchRow
 from .parallel import Crypto
 from .progress import Progress
 from .state import PADDING, CachedUpload, LabState
-from .transport import CoordinatorClient
+from .transport import CoordinatorClient, CoordinatorError
 
 __all__ = ["SyncError", "KindItems", "SyncEngine", "POLL_SECONDS",
            "group_items", "run_passes"]
@@ -561,10 +561,20 @@ class SyncEngine:
 
 
 async def run_passes(engine: SyncEngine, wait: float | None) -> None:
-    """One pass, or passes until complete or ``wait`` seconds are up."""
+    """One pass, or passes until complete or ``wait`` seconds are up.
+
+    While waiting, a coordinator that is briefly unreachable (restarting,
+    say) is retried at the next poll rather than failing the sync.
+    """
     deadline = time.monotonic() + (wait or 0)
     while True:
-        await engine.run_pass()
+        try:
+            await engine.run_pass()
+        except CoordinatorError as exc:
+            if wait is None or not exc.retryable or (
+                    time.monotonic() + POLL_SECONDS > deadline):
+                raise
+            log.warning("pass.retry code=%s", exc.code.name)
         if engine.complete() or wait is None:
             return
         if time.monotonic() + POLL_SECONDS > deadline:
