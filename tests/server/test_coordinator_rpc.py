@@ -537,9 +537,10 @@ async def test_empty_upload_is_published(coord):
 def _manifest_defects():
     """(name, header changes, manifest changes, status expected).
 
-    Header defects fail the signed statement's checks (PERMISSION_DENIED);
-    an enabled kind and an open epoch are the policy's (INVALID_ARGUMENT,
-    FAILED_PRECONDITION); the chunk plan is the servicer's.
+    Header defects fail the signed statement's checks (PERMISSION_DENIED;
+    an epoch far away fails them too, since a statement is issued inside
+    its epoch's window); an enabled kind is the policy's
+    (INVALID_ARGUMENT); the chunk plan is the servicer's.
     """
     return [
         ("kind not enabled", {"kind": NOT_ENABLED}, {}, INVALID),
@@ -552,7 +553,8 @@ def _manifest_defects():
         ("epoch far in the past", {"epoch": "2001-01-01"}, {}, DENIED),
         ("epoch far in the future", {"epoch": "2999-01-01",
                                      "expires_at": _close("2999-01-01")},
-         {}, CLOSED),
+         {}, DENIED),
+        ("year out of range", {"epoch": "1999-12-31"}, {}, DENIED),
         ("wrong version", {"version": PROTOCOL_VERSION + 1}, {}, DENIED),
         ("wrong suite", {"suite": "CS99"}, {}, DENIED),
         ("other consortium", {"consortium_id": "0" * 16}, {}, DENIED),
