@@ -471,11 +471,12 @@ async def test_concurrent_different_uploads_one_wins_whole(coord):
 async def test_replacing_a_pending_upload_never_deletes_a_published_one(
         coord, monkeypatch):
     """A second manifest arriving while the first upload is being
-    published must not delete the chunks the published upload points to.
+    published waits for the publication, then is refused as a different
+    set; the chunks the published upload points to are never deleted.
 
     The interleaving is pinned: the first upload has every chunk and is
     paused between reading its chunk marks and publishing; the second,
-    different manifest then opens and replaces "the pending upload".
+    different manifest arrives meanwhile.
     """
     await coord.commit("a")
     first_items = elements(0, TWO_CHUNKS)
@@ -497,19 +498,21 @@ async def test_replacing_a_pending_upload_never_deletes_a_published_one(
     publishing = asyncio.create_task(
         coord.send_upload("a", first, enumerate(chunks1)))
     await asyncio.wait_for(reached.wait(), CALL_TIMEOUT)
-    partial = await coord.send_upload("a", second, [(0, chunks2[0])])
+    replacing = asyncio.create_task(
+        coord.send_upload("a", second, [(0, chunks2[0])]))
+    await asyncio.sleep(0.3)
+    assert not replacing.done()      # it waits for the publication
     go_on.set()
-    outcome = await asyncio.gather(publishing, return_exceptions=True)
+    outcome = await asyncio.gather(publishing, replacing,
+                                   return_exceptions=True)
 
-    assert not partial.complete
+    assert outcome[0].complete
+    assert isinstance(outcome[1], Exception)
     own = kind_status(await coord.round("a")).own_upload
-    if own.payload:             # the first upload was published: whole
-        assert own == first and outcome[0].complete
-        parts = await coord.download("b", "a")
-        assert b"".join(p.chunk.data for p in parts[1:]) == b"".join(
-            first_items)
-    else:
-        assert isinstance(outcome[0], Exception)
+    assert own == first
+    parts = await coord.download("b", "a")
+    assert b"".join(p.chunk.data for p in parts[1:]) == b"".join(
+        first_items)
 
 
 async def test_same_set_other_kind_or_epoch_is_separate(coord):
