@@ -56,7 +56,7 @@ from .outputs import MatchRow
 from .parallel import Crypto
 from .progress import Progress
 from .state import PADDING, CachedUpload, LabState
-from .transport import CoordinatorClient
+from .transport import CoordinatorClient, CoordinatorError
 
 __all__ = ["SyncError", "KindItems", "SyncEngine", "POLL_SECONDS",
            "group_items", "run_passes"]
@@ -174,10 +174,7 @@ class SyncEngine:
         """Blind each kind's items, or take them from the cache."""
         for kind in self.kinds:
             kind_items = items[kind]
-            if padded_size(len(kind_items.messages)) > MAX_UPLOAD_ELEMENTS:
-                raise SyncError(
-                    f"{len(kind_items.messages)} distinct {kind} items is "
-                    f"over the limit of {MAX_UPLOAD_ELEMENTS} per epoch")
+            self._check_size(kind, len(kind_items.messages))
             digest = kind_items.digest()
             cached = self._state.upload(self.epoch, kind)
             if cached is not None and cached.items_digest != digest:
@@ -190,6 +187,17 @@ class SyncEngine:
                 cached = self._blind(kind, kind_items, digest)
                 self._state.save_upload(self.epoch, kind, cached)
             self.uploads[kind] = cached
+
+    def _check_size(self, kind: str, count: int) -> None:
+        """Refuse, before any work, a set no peer would evaluate."""
+        padded = padded_size(count)
+        cap = min(MAX_UPLOAD_ELEMENTS, self.consortium.budget(kind))
+        if padded > cap:
+            raise SyncError(
+                f"{count} distinct {kind} items (padded to {padded}) are "
+                f"over the {cap} a peer evaluates per epoch for this kind; "
+                f"split the input across epochs, or ask the consortium "
+                f"operator to raise [budgets] for {kind}")
 
     def _blind(self, kind: str, kind_items: KindItems,
                items_digest: bytes) -> CachedUpload:
@@ -553,10 +561,20 @@ class SyncEngine:
 
 
 async def run_passes(engine: SyncEngine, wait: float | None) -> None:
-    """One pass, or passes until complete or ``wait`` seconds are up."""
+    """One pass, or passes until complete or ``wait`` seconds are up.
+
+    While waiting, a coordinator that is briefly unreachable (restarting,
+    say) is retried at the next poll rather than failing the sync.
+    """
     deadline = time.monotonic() + (wait or 0)
     while True:
-        await engine.run_pass()
+        try:
+            await engine.run_pass()
+        except CoordinatorError as exc:
+            if wait is None or not exc.retryable or (
+                    time.monotonic() + POLL_SECONDS > deadline):
+                raise
+            log.warning("pass.retry code=%s", exc.code.name)
         if engine.complete() or wait is None:
             return
         if time.monotonic() + POLL_SECONDS > deadline:

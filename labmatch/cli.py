@@ -42,16 +42,12 @@ def _positive_seconds(text: str) -> float:
 
 
 def _epoch(text: str) -> str:
-    import datetime as dt
+    from labmatch.wire import WireError, epoch_window
 
     try:
-        dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            "epoch must be a date written YYYY-MM-DD") from None
-    if len(text) != 10:
-        raise argparse.ArgumentTypeError(
-            "epoch must be a date written YYYY-MM-DD")
+        epoch_window(text)
+    except WireError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return text
 
 

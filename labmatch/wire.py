@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -45,6 +46,8 @@ MAX_SKEW = dt.timedelta(minutes=2)
 EARLY = dt.timedelta(days=1)
 GRACE = dt.timedelta(hours=48)
 MAX_SIGNED_BYTES = 64 * 1024
+MIN_YEAR, MAX_YEAR = 2000, 9998
+_EPOCH = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 M = TypeVar("M", bound=Message)
 
@@ -60,13 +63,20 @@ class WireError(LabmatchError, ValueError):
 
 
 def epoch_window(epoch: str) -> tuple[dt.datetime, dt.datetime]:
-    """(opens, closes) of an epoch named YYYY-MM-DD, in UTC."""
+    """(opens, closes) of an epoch named YYYY-MM-DD, in UTC.
+
+    One spelling per day: ISO week dates and other forms are refused, so
+    an epoch's keys, nonces and budgets cannot be taken twice.
+    """
+    if not isinstance(epoch, str) or not _EPOCH.fullmatch(epoch):
+        raise WireError("epoch must be a date written YYYY-MM-DD")
     try:
         day = dt.date.fromisoformat(epoch)
-    except (TypeError, ValueError):
+    except ValueError:
         raise WireError("epoch must be a date written YYYY-MM-DD") from None
-    if len(epoch) != 10:
-        raise WireError("epoch must be a date written YYYY-MM-DD")
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise WireError(f"epoch must lie in the years {MIN_YEAR} to "
+                        f"{MAX_YEAR}")
     start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
     return start - EARLY, start + dt.timedelta(days=1) + GRACE
@@ -146,11 +156,14 @@ def check_header(h: pb.Header, expect: Expect, now: dt.datetime) -> None:
             raise WireError(f"signed message names the wrong {field}")
     if len(h.nonce) != NONCE_BYTES:
         raise WireError("signed message has no valid nonce")
-    _, closes = epoch_window(h.epoch)
+    opens, closes = epoch_window(h.epoch)
     stamp = int(now.timestamp())
     if h.expires_at <= stamp:
         raise WireError("signed message has expired")
     if h.issued_at > stamp + MAX_SKEW.total_seconds():
         raise WireError("signed message is issued in the future")
+    if h.issued_at < int(opens.timestamp()) or h.issued_at > h.expires_at:
+        raise WireError("signed message is issued outside its epoch's "
+                        "window")
     if h.expires_at > int(closes.timestamp()):
         raise WireError("signed message outlives its epoch's grace period")

@@ -13,7 +13,8 @@ import tomllib
 from dataclasses import dataclass, field
 
 from .budgets import budget_for
-from .errors import ConsortiumError
+from .errors import ConsortiumError, IdentifierRefused
+from .identifiers import match_kinds
 
 __all__ = [
     "Consortium",
@@ -74,7 +75,15 @@ class Consortium:
                 raise ConsortiumError(f"lab {name}: public keys must be "
                                       f"{KEY_BYTES} bytes")
 
+        try:
+            enabled = set(match_kinds(self.kinds))
+        except IdentifierRefused:
+            raise ConsortiumError("kinds names a kind labmatch does not "
+                                  "support") from None
         for kind, value in self.budgets.items():
+            if kind not in enabled:
+                raise ConsortiumError(f"budget for {kind!r}: not a match "
+                                      f"kind this consortium enables")
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ConsortiumError(f"budget for {kind} must be an integer")
             try:
@@ -100,8 +109,7 @@ class Consortium:
             raise ConsortiumError(f"{source}: not valid TOML ({exc})") from None
         try:
             if doc.get("version") != FORMAT_VERSION:
-                raise ConsortiumError(
-                    f"{source}: version must be {FORMAT_VERSION}")
+                raise ConsortiumError(f"version must be {FORMAT_VERSION}")
             labs = {
                 name: LabKeys(bytes.fromhex(entry["signing_key"]),
                               bytes.fromhex(entry["sealing_key"]))

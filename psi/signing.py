@@ -44,10 +44,10 @@ def sign(key: SigningKey, message_type: str, payload: bytes) -> bytes:
 def verify(public_key: bytes, message_type: str, payload: bytes,
            signature: bytes) -> None:
     """Raise BadSignature unless ``signature`` is valid; says no more."""
+    message = signed_bytes(message_type, payload)   # ValueError if unknown
     try:
         if len(signature) != SIGNATURE_BYTES or len(public_key) != 32:
             raise BadSignatureError
-        VerifyKey(public_key).verify(signed_bytes(message_type, payload),
-                                     signature)
+        VerifyKey(public_key).verify(message, signature)
     except (BadSignatureError, ValueError, TypeError):
         raise BadSignature("signature verification failed") from None

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from labmatch import wire
 from labmatch._proto import coordinator_pb2 as pb
@@ -231,7 +231,8 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
                 factory = getattr(grpc, f"{kind}_rpc_method_handler")
                 return factory(
                     wrapper(method, inner),
-                    request_deserializer=handler.request_deserializer,
+                    request_deserializer=_tolerant(
+                        handler.request_deserializer),
                     response_serializer=handler.response_serializer)
         return handler
 
@@ -254,7 +255,7 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
             async with _mapped(context, method) as call:
                 call.lab = self._identify(context)
                 CURRENT.set(await self._policy.authorize(
-                    method, call.lab, request))
+                    method, call.lab, _parsed(request)))
                 return await inner(request, context)
         return behaviour
 
@@ -263,7 +264,7 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
             async with _mapped(context, method) as call:
                 call.lab = self._identify(context)
                 CURRENT.set(await self._policy.authorize(
-                    method, call.lab, request))
+                    method, call.lab, _parsed(request)))
                 async for response in inner(request, context):
                     yield response
         return behaviour
@@ -272,12 +273,44 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
         async def behaviour(request_iterator, context):
             async with _mapped(context, method) as call:
                 call.lab = self._identify(context)
-                parts = aiter(request_iterator)
+                parts = _parsed_stream(request_iterator)
                 first = await anext(parts, None)
                 CURRENT.set(await self._policy.authorize(
                     method, call.lab, first))
                 return await inner(parts, context)
         return behaviour
+
+
+class _Unparseable:
+    """Stands for request bytes that are not the expected message."""
+
+
+UNPARSEABLE = _Unparseable()
+
+
+def _tolerant(deserializer):
+    """A deserializer that hands bad bytes to the handler, which refuses
+    them with INVALID_ARGUMENT (instead of gRPC's bare UNKNOWN)."""
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes):
+        try:
+            return deserializer(data)
+        except DecodeError:
+            return UNPARSEABLE
+    return deserialize
+
+
+def _parsed(request):
+    if request is UNPARSEABLE:
+        raise _invalid("the request does not parse")
+    return request
+
+
+async def _parsed_stream(request_iterator):
+    async for request in request_iterator:
+        yield _parsed(request)
 
 
 @dataclass

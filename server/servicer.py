@@ -13,6 +13,7 @@ resume by chunk index.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import re
@@ -65,6 +66,25 @@ def _request_digest(signed: pb.SignedMessage) -> bytes:
     return _sha256(signed.SerializeToString(deterministic=True))
 
 
+class _KeyedLocks:
+    """One asyncio lock per key, dropped when nobody holds or waits."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple, list] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: tuple):
+        entry = self._locks.setdefault(key, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._locks[key]
+
+
 async def _cleanup(work) -> None:
     """Run clean-up to the end even if the call is being cancelled."""
     await asyncio.shield(asyncio.ensure_future(work))
@@ -88,6 +108,11 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         self._consortium = consortium
         self._records = records
         self._clock = clock
+        # Beginning and publishing an upload of one lab for one (epoch,
+        # kind) take turns, so a new manifest never replaces a pending
+        # upload while it is being published. (One coordinator process;
+        # replicas would need a lock in the store.)
+        self._upload_locks = _KeyedLocks()
 
     def _ttl(self, epoch: str) -> int:
         return epochs.ttl_seconds(epoch, self._clock())
@@ -207,16 +232,20 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
             return pb.UploadReceipt.FromString(replay)
         self._check_upload_manifest(m)
         digest = wire.payload_digest(start.manifest)
-        published = await self._records.upload(m.header.epoch, m.header.kind,
-                                               auth.caller)
-        if published is not None:
-            return await self._already_uploaded(auth, published, m, start,
-                                                request)
-        pending = await self._open_pending(auth, m, digest, start.manifest)
+        lock = (auth.caller, m.header.epoch, m.header.kind)
+        async with self._upload_locks.hold(lock):
+            published = await self._records.upload(
+                m.header.epoch, m.header.kind, auth.caller)
+            if published is not None:
+                return await self._already_uploaded(auth, published, m,
+                                                    start, request)
+            pending = await self._open_pending(auth, m, digest,
+                                               start.manifest)
         await self._receive_upload_chunks(auth, m, digest, pending,
                                           request_iterator)
-        return await self._finish_upload(auth, m, digest, pending, start,
-                                         request)
+        async with self._upload_locks.hold(lock):
+            return await self._finish_upload(auth, m, digest, pending,
+                                             start, request)
 
     def _check_upload_manifest(self, m: pb.UploadManifest) -> None:
         budget = self._consortium.budget(m.header.kind)
@@ -305,6 +334,17 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
 
     async def _finish_upload(self, auth, m, digest, pending, start,
                              request) -> pb.UploadReceipt:
+        h = m.header
+        current = await self._records.current_pending(auth.caller, h.epoch,
+                                                       h.kind)
+        if current != digest:
+            published = await self._records.upload(h.epoch, h.kind,
+                                                   auth.caller)
+            if published is not None:
+                return await self._already_uploaded(auth, published, m,
+                                                    start, request)
+            raise _state("this upload was replaced by a newer manifest of "
+                         "the same lab, epoch and kind")
         marks = await self._records.chunk_marks(auth.caller, digest)
         missing = [i for i in range(m.chunk_count) if i not in marks]
         if missing:

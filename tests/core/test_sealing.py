@@ -17,7 +17,6 @@ from nacl.public import PrivateKey
 
 from labmatch.psi import sealing
 from labmatch.psi.errors import LabmatchError, SealError
-from labmatch.psi.manifest import EvaluationDigest
 
 CONSORTIUM = "0123456789abcdef"
 OWNER = PrivateKey.generate()
@@ -359,51 +358,3 @@ class TestListContext:
         """Length prefixes keep ('ab', 'c') apart from ('a', 'bc')."""
         assert (context(evaluator="ab", owner="c")
                 != context(evaluator="a", owner="bc"))
-
-
-class TestEvaluationDigest:
-    def _digest(self, ctx=None, sealed_key=b"K" * 48, header=b"H" * 24,
-                chunks=(b"chunk-0", b"chunk-1")) -> bytes:
-        d = EvaluationDigest(ctx or context(), sealed_key, header)
-        for chunk in chunks:
-            d.update(chunk)
-        return d.digest()
-
-    def test_evaluation_digest_same_inputs_same_digest(self):
-        """The digest is deterministic."""
-        assert self._digest() == self._digest()
-
-    @pytest.mark.parametrize("change", [
-        {"ctx": context(count=11)},
-        {"ctx": context(owner="lab-c")},
-        {"sealed_key": b"k" * 48},
-        {"header": b"h" * 24},
-        {"chunks": (b"chunk-0", b"chunk-2")},
-        {"chunks": (b"chunk-1", b"chunk-0")},
-        {"chunks": (b"chunk-0",)},
-        {"chunks": (b"chunk-0", b"chunk-1", b"")},
-        {"chunks": (b"chunk-0chunk-1",)},
-        {"chunks": (b"chunk-", b"0chunk-1")},
-    ])
-    def test_evaluation_digest_any_field_changed_different_digest(
-            self, change):
-        """Changing context, key, header, a chunk, order or split changes
-        it."""
-        assert self._digest(**change) != self._digest()
-
-    def test_evaluation_digest_header_key_boundary_shift_different(self):
-        """Moving a byte between sealed key and header changes the digest."""
-        assert (self._digest(sealed_key=b"KH", header=b"H")
-                != self._digest(sealed_key=b"K", header=b"HH"))
-
-    def test_evaluation_digest_real_sealed_list_sender_receiver_agree(
-            self, ten_tokens):
-        """Sender and receiver computing it over the same chunks agree."""
-        _, sealed_key, header, chunks = ten_tokens
-        sender = EvaluationDigest(context(), sealed_key, header)
-        receiver = EvaluationDigest(context(), sealed_key, header)
-        for chunk in chunks:
-            sender.update(chunk)
-            receiver.update(chunk)
-        assert sender.digest() == receiver.digest()
-        assert len(sender.digest()) == 32
