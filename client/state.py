@@ -27,7 +27,7 @@ DB_FILE = "state.sqlite3"
 
 # The database is a cache: when its layout changes it is emptied and
 # rebuilt, never migrated.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _CACHE_TABLES = ("uploads", "tables", "results")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploads (
@@ -35,11 +35,11 @@ CREATE TABLE IF NOT EXISTS uploads (
     elements BLOB, item_order BLOB, signed_manifest BLOB,
     PRIMARY KEY (epoch, kind));
 CREATE TABLE IF NOT EXISTS tables (
-    epoch TEXT, kind TEXT, peer TEXT, upload_digest BLOB, tokens BLOB,
-    PRIMARY KEY (epoch, kind, peer, upload_digest));
+    epoch TEXT, kind TEXT, peer TEXT, merkle_root BLOB, tokens BLOB,
+    PRIMARY KEY (epoch, kind, peer, merkle_root));
 CREATE TABLE IF NOT EXISTS results (
-    epoch TEXT, kind TEXT, peer TEXT, own_digest BLOB, peer_digest BLOB,
-    positions BLOB, PRIMARY KEY (epoch, kind, peer, own_digest, peer_digest));
+    epoch TEXT, kind TEXT, peer TEXT, own_root BLOB, peer_root BLOB,
+    positions BLOB, PRIMARY KEY (epoch, kind, peer, own_root, peer_root));
 """
 
 
@@ -184,42 +184,42 @@ class LabState:
     # -- token tables over peers' uploads -------------------------------
 
     def table(self, epoch: str, kind: str, peer: str,
-              upload_digest: bytes) -> list[bytes] | None:
+              merkle_root: bytes) -> list[bytes] | None:
         row = self.db.execute(
             "SELECT tokens FROM tables WHERE epoch = ? AND kind = ? "
-            "AND peer = ? AND upload_digest = ?",
-            (epoch, kind, peer, upload_digest)).fetchone()
+            "AND peer = ? AND merkle_root = ?",
+            (epoch, kind, peer, merkle_root)).fetchone()
         return None if row is None else _split(row[0], 16)
 
-    def table_digests(self, epoch: str, kind: str, peer: str) -> list[bytes]:
-        """Digests of every upload of ``peer`` this lab has evaluated."""
+    def table_roots(self, epoch: str, kind: str, peer: str) -> list[bytes]:
+        """Merkle roots of every upload of ``peer`` this lab evaluated."""
         rows = self.db.execute(
-            "SELECT upload_digest FROM tables WHERE epoch = ? AND kind = ? "
+            "SELECT merkle_root FROM tables WHERE epoch = ? AND kind = ? "
             "AND peer = ?", (epoch, kind, peer)).fetchall()
         return [row[0] for row in rows]
 
     def save_table(self, epoch: str, kind: str, peer: str,
-                   upload_digest: bytes, tokens: list[bytes]) -> None:
+                   merkle_root: bytes, tokens: list[bytes]) -> None:
         with self.db:
             self.db.execute(
                 "INSERT OR REPLACE INTO tables VALUES (?, ?, ?, ?, ?)",
-                (epoch, kind, peer, upload_digest, b"".join(tokens)))
+                (epoch, kind, peer, merkle_root, b"".join(tokens)))
 
     # -- matched positions ----------------------------------------------
 
-    def result(self, epoch: str, kind: str, peer: str, own_digest: bytes,
-               peer_digest: bytes) -> list[int] | None:
+    def result(self, epoch: str, kind: str, peer: str, own_root: bytes,
+               peer_root: bytes) -> list[int] | None:
         row = self.db.execute(
             "SELECT positions FROM results WHERE epoch = ? AND kind = ? "
-            "AND peer = ? AND own_digest = ? AND peer_digest = ?",
-            (epoch, kind, peer, own_digest, peer_digest)).fetchone()
+            "AND peer = ? AND own_root = ? AND peer_root = ?",
+            (epoch, kind, peer, own_root, peer_root)).fetchone()
         return None if row is None else _unpack_indexes(row[0])
 
     def save_result(self, epoch: str, kind: str, peer: str,
-                    own_digest: bytes, peer_digest: bytes,
+                    own_root: bytes, peer_root: bytes,
                     positions: list[int]) -> None:
         with self.db:
             self.db.execute(
                 "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
-                (epoch, kind, peer, own_digest, peer_digest,
+                (epoch, kind, peer, own_root, peer_root,
                  _pack_indexes(positions)))

@@ -362,18 +362,22 @@ class SyncEngine:
             return
         kind, peer = ks.kind, ps.peer
         m = self._peer_manifest(kind, ps)
-        digest = wire.payload_digest(ps.upload)
-        tokens = await self._table(kind, peer, m, ps.upload, digest)
+        tokens = await self._table(kind, peer, m, ps.upload)
         if not ps.evaluated_by_me:
-            await self._submit(kind, peer, digest, tokens)
+            await self._submit(kind, peer, wire.payload_digest(ps.upload),
+                               tokens)
 
     async def _table(self, kind: str, peer: str, m: pb.UploadManifest,
-                     signed: pb.SignedMessage, digest: bytes) -> list[bytes]:
-        """This lab's tokens over the peer's upload (cached)."""
-        cached = self._state.table(self.epoch, kind, peer, digest)
+                     signed: pb.SignedMessage) -> list[bytes]:
+        """This lab's tokens over the peer's upload (cached).
+
+        Cached by the upload's Merkle root, i.e. by its content: the same
+        set re-signed (say, for a fresh coordinator) reuses the work.
+        """
+        cached = self._state.table(self.epoch, kind, peer, m.merkle_root)
         if cached is not None:
             return cached
-        if self._state.table_digests(self.epoch, kind, peer):
+        if self._state.table_roots(self.epoch, kind, peer):
             raise PeerRefused(
                 f"refused {peer}'s second, different {kind} upload in "
                 f"epoch {self.epoch}: one upload per peer per epoch is "
@@ -390,7 +394,8 @@ class SyncEngine:
             raise PeerRefused(f"refused {peer}'s {kind} upload: it holds "
                               f"invalid, repeated or unsorted elements") \
                 from None
-        self._state.save_table(self.epoch, kind, peer, digest, tokens)
+        self._state.save_table(self.epoch, kind, peer, m.merkle_root,
+                               tokens)
 
         return tokens
 
@@ -453,17 +458,18 @@ class SyncEngine:
         if pair.complete or not ps.released or not ps.HasField("upload"):
             return
         own = self.uploads[kind]
-        peer_digest = wire.payload_digest(ps.upload)
+        peer_root = pb.UploadManifest.FromString(
+            ps.upload.payload).merkle_root
         positions = self._state.result(self.epoch, kind, peer,
-                                       own.merkle_root, peer_digest)
+                                       own.merkle_root, peer_root)
         if positions is None:
-            table = self._state.table(self.epoch, kind, peer, peer_digest)
+            table = self._state.table(self.epoch, kind, peer, peer_root)
             if table is None:
                 return
             received = await self._fetch(kind, peer, ks.own_upload, own)
             positions = match_positions(received, set(table))
             self._state.save_result(self.epoch, kind, peer, own.merkle_root,
-                                    peer_digest, positions)
+                                    peer_root, positions)
         pair.matched_items = {own.order[p] for p in positions
                               if own.order[p] != PADDING}
         pair.complete = True

@@ -250,13 +250,14 @@ class TestValidityWindow:
     @given(st.integers(min_value=ts(OPENS), max_value=ts(CLOSES) - 1),
            st.integers(min_value=-3600, max_value=3600))
     def test_open_window_property(self, now_s, issued_offset):
-        """Inside the window, acceptance is exactly: issued no earlier than
-        the window opens and no later than now + skew (property)."""
+        """Inside the window, acceptance is exactly: issued within the
+        window (and before the expiry) and no later than now + skew
+        (property)."""
         now = dt.datetime.fromtimestamp(now_s, UTC)
         sm = signed(issued_at=now_s + issued_offset)
         if issued_offset > wire.MAX_SKEW.total_seconds():
             refused("issued in the future", sm, now=now)
-        elif now_s + issued_offset < ts(OPENS):
+        elif not ts(OPENS) <= now_s + issued_offset <= ts(CLOSES):
             refused("issued outside its epoch's window", sm, now=now)
         else:
             open_(sm, now=now)

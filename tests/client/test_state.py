@@ -58,7 +58,7 @@ class TestCaches:
             assert state.upload("2026-12-04", "ip4.addr.c1") == up
             assert state.upload("2026-12-05", "ip4.addr.c1") is None
 
-    def test_table_keyed_by_peer_upload_digest(self, tmp_path):
+    def test_table_keyed_by_peer_upload_root(self, tmp_path):
         """Tokens over one peer upload are not reused for another."""
         tokens = [bytes([n]) * 16 for n in range(3)]
         with LabState(tmp_path) as state:
