@@ -143,6 +143,11 @@ async def _sync(options: SyncOptions, creds, rows: list[InputRow],
 def run_sync(options: SyncOptions, stderr: TextIO = sys.stderr) -> int:
     epoch = options.epoch or _today()
     progress = Progress(stderr, quiet=options.quiet)
+    out_dir = options.output.parent
+    if not out_dir.is_dir():
+        print(f"labmatch sync: {out_dir}: the output's directory does not "
+              f"exist", file=stderr)
+        return EXIT_USAGE
     try:
         creds = load_lab(options.lab_dir)
         rows, report = read_inputs(

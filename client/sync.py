@@ -147,6 +147,7 @@ class SyncEngine:
             self._seed, consortium_id=consortium.consortium_id, lab=lab,
             epoch=epoch, workers=1)
         self.uploads: dict[str, CachedUpload] = {}
+        self.unknown_peers: set[str] = set()
         self.pairs: dict[tuple[str, str], PairState] = {
             (kind, peer): PairState()
             for kind in self.kinds for peer in self.peers}
@@ -232,26 +233,37 @@ class SyncEngine:
         for ks in status.kinds:
             if ks.kind not in self.uploads:
                 continue
-            for ps in ks.peers:
-                await self._for_pair(ks.kind, ps.peer,
-                                     self._evaluate_peer(ks, ps))
+            for ps in self._known_peers(ks):
+                await self._for_pair(ks.kind, ps.peer, self._evaluate_peer,
+                                     ks, ps)
         status = await self._client.round(self.epoch)
         for ks in status.kinds:
             if ks.kind not in self.uploads:
                 continue
-            for ps in ks.peers:
-                await self._for_pair(ks.kind, ps.peer, self._collect(ks, ps))
+            for ps in self._known_peers(ks):
+                await self._for_pair(ks.kind, ps.peer, self._collect, ks, ps)
 
-    async def _for_pair(self, kind: str, peer: str, work) -> None:
+    def _known_peers(self, ks: pb.KindStatus) -> list[pb.PeerStatus]:
+        """Peers this lab's consortium file pins; others are reported."""
+        known = [ps for ps in ks.peers if ps.peer in self.consortium.labs]
+        unknown = sorted({ps.peer for ps in ks.peers} - set(self.peers))
+        if unknown:
+            self.unknown_peers.update(unknown)
+        return known
+
+    async def _for_pair(self, kind: str, peer: str, work, *args) -> None:
         pair = self.pairs[(kind, peer)]
         try:
-            await work
+            await work(*args)
         except PeerRefused as exc:
             pair.problem = str(exc)
             log.warning("pair.refused peer=%s kind=%s", peer, kind)
 
     def complete(self) -> bool:
-        return all(p.complete for p in self.pairs.values())
+        """Every (kind, peer) matched, and no member this lab cannot pair
+        with for want of its pinned keys."""
+        return not self.unknown_peers and all(
+            p.complete for p in self.pairs.values())
 
     # -- key commitment -------------------------------------------------
 
@@ -559,6 +571,14 @@ class SyncEngine:
     def summary_counts(self) -> dict[str, object]:
         by_peer: dict[str, Counter] = {p: Counter() for p in self.peers}
         problems = []
+        for peer in sorted(self.unknown_peers):
+            by_peer[peer] = Counter(incomplete=len(self.kinds))
+        if self.unknown_peers:
+            problems.append(
+                f"the coordinator lists labs this lab's consortium.toml "
+                f"does not pin ({', '.join(sorted(self.unknown_peers))}); "
+                f"install the operator's current consortium.toml to match "
+                f"with them")
         for (kind, peer), pair in sorted(self.pairs.items()):
             by_peer[peer]["complete" if pair.complete else "incomplete"] += 1
             if pair.problem:

@@ -34,8 +34,12 @@ exit codes of sync: 0 complete, 75 some peer not complete yet,
 """
 
 
-def _positive_seconds(text: str) -> float:
-    value = float(text)
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds") from None
     if value < 0:
         raise argparse.ArgumentTypeError("must be zero or more seconds")
     return value
@@ -155,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--epoch", type=_epoch, default=None,
                       metavar="YYYY-MM-DD",
                       help="default: today's UTC date")
-    sync.add_argument("--wait", type=_positive_seconds, default=None,
+    sync.add_argument("--wait", type=seconds, default=None,
                       metavar="SECONDS",
                       help="keep polling until complete or time runs out")
     sync.add_argument("--summary-json", type=Path, default=None,

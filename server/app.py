@@ -76,6 +76,16 @@ class ServerConfig:
         )
 
 
+async def _check_store(store) -> None:
+    """Fail at start, with the reason, if the store cannot be used."""
+    try:
+        await store.meta.get("health/probe")
+    except Exception as exc:
+        await store.aclose()
+        raise OSError(f"cannot use the store {store.url_for_humans}: "
+                      f"{exc}") from None
+
+
 def _credentials(config: ServerConfig) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials(
         [(config.tls_key, config.tls_cert)],
@@ -96,20 +106,27 @@ async def serve(config: ServerConfig, *, ready=None,
     records = Records(store)
     clock = clock or (lambda: dt.datetime.now(dt.UTC))
     policy = Policy(config.consortium, records, clock)
+    await _check_store(store)
     server = grpc.aio.server(
         interceptors=[AuthorizationInterceptor(policy)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # A second coordinator on a busy port must fail, not share it.
+            ("grpc.so_reuseport", 0),
         ])
     pb_grpc.add_CoordinatorServicer_to_server(
         CoordinatorServicer(config.consortium, records, clock=clock), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_secure_port(config.listen, _credentials(config))
+    try:
+        port = server.add_secure_port(config.listen, _credentials(config))
+    except RuntimeError:
+        port = 0
     if port == 0:
         await store.aclose()
-        raise OSError(f"cannot listen on {config.listen}")
+        raise OSError(f"cannot listen on {config.listen} (address in use, "
+                      f"or not an address of this machine)")
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(

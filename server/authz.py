@@ -241,7 +241,9 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
         lab = lab_from_auth_context(auth)
         if lab is None or lab not in self._policy.consortium.labs:
             raise Refused(grpc.StatusCode.PERMISSION_DENIED,
-                          "caller's certificate names no member lab")
+                          "caller's certificate names no member lab (a "
+                          "newly enrolled lab needs the coordinator "
+                          "restarted with the new consortium.toml)")
         bound = signing_key_from_auth_context(auth)
         pinned = self._policy.consortium.labs[lab].signing_key
         if bound is None or bound != pinned:

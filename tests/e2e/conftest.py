@@ -540,3 +540,9 @@ def overlapping_holdings(
         return out
 
     return make
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    return free_port()
