@@ -174,6 +174,9 @@ def run_sync(options: SyncOptions, stderr: TextIO = sys.stderr) -> int:
         return EXIT_FAILED
     for problem in summary.problems:
         print(f"warning: {problem}", file=stderr)
+    if options.wait is not None and not summary.complete:
+        print(f"waited up to {options.wait:g} s; some pairs are not "
+              f"complete yet (see pairs_incomplete)", file=stderr)
     if not options.quiet:
         print("\n".join(summary.lines()), file=stderr)
     if options.summary_json is not None:

@@ -67,9 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log protocol steps (never values) on stderr")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # -v is also accepted after the command (`labmatch sync ... -v`).
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true",
+                         default=argparse.SUPPRESS,
+                         help="log protocol steps (never values) on stderr")
 
     demo = commands.add_parser(
-        "demo", help="run a coordinator and three labs on demo data")
+        "demo", help="run a coordinator and three labs on demo data",
+        parents=[verbose])
     demo.add_argument("--data", type=Path, metavar="DIR",
                       help="use the real public lists in DIR "
                            "(e.g. ../shared/data/public)")
@@ -140,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="print a few canonical examples per kind "
                               "(never card numbers)")
 
-    serve = commands.add_parser("serve", help="run the coordinator")
+    serve = commands.add_parser("serve", help="run the coordinator",
+                                parents=[verbose])
     serve.add_argument("--consortium", required=True, type=Path,
                        metavar="FILE")
     serve.add_argument("--listen", default=None, metavar="HOST:PORT",
@@ -150,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="default sqlite: coordinator/state.sqlite3 "
                             "beside FILE")
 
-    sync = commands.add_parser("sync", help="sync one lab for an epoch")
+    sync = commands.add_parser("sync", help="sync one lab for an epoch",
+                               parents=[verbose])
     sync.add_argument("--lab", required=True, type=Path, metavar="DIR")
     sync.add_argument("--input", required=True, type=Path, action="append",
                       metavar="FILE", dest="inputs")
