@@ -399,8 +399,8 @@ def expiry_warning(cert_pem: bytes,
     except ConsortiumError:
         whose = "the certificate"
     when = expiry.strftime("%Y-%m-%d %H:%M UTC")
-    renew = ("make a renewal request and have the consortium operator "
-             "enrol it")
+    renew = ("run `labmatch lab renew` on the lab directory and have the "
+             "consortium operator enrol the request")
     if left <= datetime.timedelta(0):
         return f"{whose} expired on {when}; {renew}."
     if left < datetime.timedelta(days=1):
