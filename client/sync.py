@@ -293,11 +293,19 @@ class SyncEngine:
                     f"from this lab for epoch {self.epoch}; changing the "
                     f"input within an epoch is not supported yet")
             return
-        signed = self._upload_manifest(ks, up)
+        signed, resumed = self._upload_manifest(ks, up)
         chunks = split_elements(up.elements)
         todo = list(range(len(chunks)))
+        if resumed and len(chunks) > 1:
+            # Ask what the coordinator already holds of this manifest.
+            receipt = await self._client.upload(
+                signed, _idempotency_key(signed), (), ks.kind)
+            if receipt.complete:
+                return
+            todo = list(receipt.missing)
         self._progress.note(f"uploading {ks.kind}: {len(up.elements)} "
-                            f"elements (padded)")
+                            f"elements (padded), {len(todo)} of "
+                            f"{len(chunks)} chunks to send")
         for _ in range(UPLOAD_ATTEMPTS):
             receipt = await self._client.upload(
                 signed, _idempotency_key(signed),
@@ -308,9 +316,10 @@ class SyncEngine:
         raise SyncError(f"upload of {ks.kind} still misses chunks after "
                         f"{UPLOAD_ATTEMPTS} attempts")
 
-    def _upload_manifest(self, ks: pb.KindStatus,
-                         up: CachedUpload) -> pb.SignedMessage:
-        """The cached signed manifest if still valid (resume), else new."""
+    def _upload_manifest(self, ks: pb.KindStatus, up: CachedUpload,
+                         ) -> tuple[pb.SignedMessage, bool]:
+        """The cached signed manifest if still valid (so an interrupted
+        upload resumes), else a new one; and whether it was cached."""
         commit_digest = wire.payload_digest(ks.own_key_commit)
         if up.signed_manifest:
             cached = pb.SignedMessage.FromString(up.signed_manifest)
@@ -321,7 +330,7 @@ class SyncEngine:
                     self._expect(ks.kind, self.lab, ""))
                 if (m.merkle_root == up.merkle_root
                         and m.key_commit_digest == commit_digest):
-                    return cached
+                    return cached, True
             except wire.WireError:
                 pass
         chunks = split_elements(up.elements)
@@ -334,7 +343,7 @@ class SyncEngine:
         self._state.save_signed_manifest(
             self.epoch, ks.kind, signed.SerializeToString())
 
-        return signed
+        return signed, False
 
     # -- evaluating a peer's upload -------------------------------------
 
