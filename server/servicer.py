@@ -28,6 +28,7 @@ from labmatch._proto import coordinator_pb2_grpc as pb_grpc
 from labmatch.psi import group
 from labmatch.psi.consortium import Consortium
 from labmatch.psi.errors import InvalidElement
+from labmatch.psi.identifiers import match_kinds
 from labmatch.psi.manifest import (
     ELEMENTS_PER_CHUNK,
     MAX_UPLOAD_ELEMENTS,
@@ -47,7 +48,8 @@ DIGEST_BYTES = 32
 SEALED_KEY_BYTES = 80      # 32-byte stream key in a libsodium sealed box
 STREAM_HEADER_BYTES = 24
 MAX_IDEMPOTENCY_KEY = 128
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")
+_IDEMPOTENCY_KEY = re.compile(
+    rf"[\x21-\x7e]{{1,{MAX_IDEMPOTENCY_KEY}}}")
 
 
 def _invalid(message: str) -> Refused:
@@ -144,14 +146,10 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
     async def GetRound(self, request, context):
         caller = CURRENT.get().caller
         status = pb.RoundStatus(epoch=request.epoch, lab=caller)
-        for kind in sorted(self._consortium_kinds()):
+        for kind in match_kinds(self._consortium.kinds):
             status.kinds.append(
                 await self._kind_status(request.epoch, kind, caller))
         return status
-
-    def _consortium_kinds(self):
-        from labmatch.psi.identifiers import match_kinds
-        return match_kinds(self._consortium.kinds)
 
     async def _kind_status(self, epoch: str, kind: str,
                            caller: str) -> pb.KindStatus:
