@@ -29,15 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from nacl.public import PrivateKey
-
 from labmatch.psi import group
 from labmatch.psi.encoding import ip_message
 from labmatch.psi.hashing import HashToGroup
 from labmatch.psi.keys import EpochKey, new_seed
-from labmatch.psi.rounds import blind_upload, evaluate_upload, match_positions
-from labmatch.psi.sealing import TokenListOpener, list_context, seal_tokens
-from labmatch.psi.tokens import TokenLabel
+from pure_round import pure_round
 
 CID = "0123456789abcdef"
 EPOCH = "2026-12-04"
@@ -75,32 +71,7 @@ def primitives(msgs: list[bytes]) -> float:
 
 
 def core_round(msgs_a: list[bytes], msgs_b: list[bytes]) -> float:
-    h2g = HashToGroup(CID, KIND)
-    ka = EpochKey.derive(new_seed(), consortium_id=CID, lab="a",
-                         epoch=EPOCH, kind=KIND)
-    kb = EpochKey.derive(new_seed(), consortium_id=CID, lab="b",
-                         epoch=EPOCH, kind=KIND)
-    label = TokenLabel(consortium_id=CID, lab_a="a", lab_b="b", epoch=EPOCH,
-                       kind=KIND)
-    sk_a = PrivateKey.generate()
-    t = cpu()
-    up_a, _ = blind_upload(ka, h2g, msgs_a)
-    up_b, _ = blind_upload(kb, h2g, msgs_b)
-    for_a = evaluate_upload(kb, label, up_a)
-    table_a = evaluate_upload(ka, label, up_b)
-    ctx = list_context(consortium_id=CID, epoch=EPOCH, kind=KIND,
-                       evaluator="b", owner="a", upload_digest=bytes(32),
-                       count=len(for_a))
-    sealed = seal_tokens(bytes(sk_a.public_key), ctx, for_a)
-    opener = TokenListOpener(sk_a, ctx, sealed.sealed_key, sealed.header,
-                             count=len(for_a))
-    received = []
-    for chunk in sealed.chunks:
-        received += opener.open_chunk(chunk)
-    opener.finish()
-    match_positions(received, set(table_a))
-    elapsed = cpu() - t
-
+    elapsed, _ = pure_round(msgs_a, msgs_b, KIND)
     return elapsed / (len(msgs_a) + len(msgs_b))
 
 

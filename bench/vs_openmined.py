@@ -30,17 +30,9 @@ import argparse
 import sys
 import time
 
-from nacl.public import PrivateKey
-
 from labmatch.psi.encoding import text_message
-from labmatch.psi.hashing import HashToGroup
-from labmatch.psi.keys import EpochKey
-from labmatch.psi.rounds import blind_upload, evaluate_upload, match_positions
-from labmatch.psi.sealing import TokenListOpener, list_context, seal_tokens
-from labmatch.psi.tokens import TokenLabel
+from pure_round import pure_round
 
-CID = "0123456789abcdef"
-EPOCH = "2026-12-04"
 KIND = "domain.name.c1"
 
 
@@ -64,42 +56,14 @@ def openmined(owner: list[str], peer: list[str]) -> tuple[float, int]:
     return time.process_time() - t, len(found)
 
 
-def labmatch_round(owner: list[str], peer: list[str]) -> tuple[float, int]:
-    h2g = HashToGroup(CID, KIND)
-    ka = EpochKey.derive(bytes(32), consortium_id=CID, lab="a", epoch=EPOCH,
-                         kind=KIND)
-    kb = EpochKey.derive(bytes([1]) * 32, consortium_id=CID, lab="b",
-                         epoch=EPOCH, kind=KIND)
-    label = TokenLabel(consortium_id=CID, lab_a="a", lab_b="b", epoch=EPOCH,
-                       kind=KIND)
-    sealing = PrivateKey.generate()
-    t = time.process_time()
-    up_a, _ = blind_upload(ka, h2g, [text_message(v) for v in owner])
-    up_b, _ = blind_upload(kb, h2g, [text_message(v) for v in peer])
-    for_a = evaluate_upload(kb, label, up_a)
-    table_a = evaluate_upload(ka, label, up_b)
-    ctx = list_context(consortium_id=CID, epoch=EPOCH, kind=KIND,
-                       evaluator="b", owner="a", upload_digest=bytes(32),
-                       count=len(for_a))
-    sealed = seal_tokens(bytes(sealing.public_key), ctx, for_a)
-    opener = TokenListOpener(sealing, ctx, sealed.sealed_key, sealed.header,
-                             count=len(for_a))
-    received: list[bytes] = []
-    for chunk in sealed.chunks:
-        received += opener.open_chunk(chunk)
-    opener.finish()
-    found = match_positions(received, set(table_a))
-
-    return time.process_time() - t, len(found)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=20000)
     args = ap.parse_args()
     owner, peer = sets(args.items)
     om, om_found = openmined(owner, peer)
-    lm, lm_found = labmatch_round(owner, peer)
+    lm, lm_found = pure_round([text_message(v) for v in owner],
+                              [text_message(v) for v in peer], KIND)
     assert om_found == lm_found == args.items - args.items // 2
     print(f"items per set: {args.items}, intersection: {lm_found}")
     print(f"openmined.psi (P-256, one side learns):   {om:7.2f} s CPU")
