@@ -9,9 +9,11 @@ been uploaded or evaluated is always asked of the coordinator.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
+import tempfile
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,23 +137,35 @@ class LabState:
         return self._db
 
     def seed(self) -> bytes:
-        """The lab's blinding seed, created (0600) on first use."""
+        """The lab's blinding seed, created (0600) on first use.
+
+        A new seed is written whole to a temporary file and then linked
+        into place, so a crash never leaves a short seed behind and two
+        first runs cannot make two seeds.
+        """
         path = self.directory / SEED_FILE
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            seed = path.read_bytes()
-            if len(seed) != SEED_BYTES:
-                raise StateError(f"{path}: the blinding seed is damaged "
-                                 f"(wrong length)") from None
-            return seed
-        seed = new_seed()
-        try:
-            os.write(fd, seed)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if not path.exists():
+            self._create_seed(path)
+        seed = path.read_bytes()
+        if len(seed) != SEED_BYTES:
+            raise StateError(f"{path}: the blinding seed is damaged "
+                             f"(wrong length)")
         return seed
+
+    @staticmethod
+    def _create_seed(path: Path) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=".seed.", dir=path.parent)
+        try:
+            os.write(fd, new_seed())
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            os.unlink(tmp)
 
     # -- cached uploads -------------------------------------------------
 

@@ -24,6 +24,12 @@ class TestSeed:
         with LabState(tmp_path) as state:
             assert state.seed() == first
 
+    def test_seed_creation_leaves_no_temporary_file(self, tmp_path):
+        """Only seed.key remains of writing a new seed."""
+        with LabState(tmp_path) as state:
+            state.seed()
+        assert not list(tmp_path.glob(".seed.*"))
+
     def test_damaged_seed_refused_naming_file(self, tmp_path):
         """A seed of the wrong length is an error naming the file."""
         (tmp_path / "seed.key").write_bytes(b"short")
