@@ -7,6 +7,7 @@ new one, never half of one.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import tempfile
@@ -50,14 +51,8 @@ def write_matches(path: Path, rows: Iterable[MatchRow]) -> int:
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:
-        with_suppressed_unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
     return count
-
-
-def with_suppressed_unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

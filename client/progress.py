@@ -13,6 +13,8 @@ from typing import TextIO
 __all__ = ["Progress"]
 
 INTERVAL = 2.0
+# Off a terminal, steps smaller than this print no progress lines.
+PLAIN_MIN_TOTAL = 1000
 
 
 class Progress:
@@ -43,7 +45,7 @@ class Progress:
         if self._tty:
             end = "\n" if finished else ""
             print(f"\r\x1b[K{text}", end=end, file=self._stream, flush=True)
-        elif total >= 1000 or finished and total >= 1000:
+        elif total >= PLAIN_MIN_TOTAL:
             print(text, file=self._stream, flush=True)
 
     def _end_line(self) -> None:

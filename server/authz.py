@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
+from grpc.aio import AbortError
 from google.protobuf.message import DecodeError, Message
 
 from labmatch import wire
@@ -339,7 +340,7 @@ class _mapped:
                 status = exc.code.name
                 await self._context.abort(exc.code, str(exc))
             elif exc is not None and isinstance(exc, Exception) and not \
-                    isinstance(exc, _ABORT_TYPES):
+                    isinstance(exc, AbortError):
                 status = "INTERNAL"
                 log.error("rpc.failed method=%s lab=%s error=%s",
                           self._method, self._call.lab,
@@ -353,11 +354,3 @@ class _mapped:
                      self._call.lab, status,
                      (time.monotonic() - self._started) * 1000)
         return False
-
-
-def _abort_types() -> tuple[type, ...]:
-    from grpc.aio import AbortError
-    return (AbortError,)
-
-
-_ABORT_TYPES = _abort_types()
