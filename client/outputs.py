@@ -12,7 +12,7 @@ import csv
 import os
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["HEADER", "MatchRow", "write_matches"]
@@ -23,7 +23,7 @@ HEADER = ("kind", "value", "ref", "level", "peers")
 @dataclass(frozen=True)
 class MatchRow:
     kind: str
-    value: str
+    value: str = field(repr=False)   # an identifier: never in a repr
     ref: str
     level: str
     peers: tuple[str, ...]

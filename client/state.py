@@ -15,7 +15,7 @@ import os
 import sqlite3
 import tempfile
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from labmatch.psi.errors import LabmatchError
@@ -54,11 +54,12 @@ PADDING = -1
 
 @dataclass(frozen=True)
 class CachedUpload:
-    items_digest: bytes
-    merkle_root: bytes
-    elements: list[bytes]       # sorted blinded elements, padding included
-    order: list[int]            # item index of elements[i], or PADDING
-    signed_manifest: bytes = b""  # the last manifest signed for it
+    # Digests and blinded points stay out of the repr (and so of logs).
+    items_digest: bytes = field(repr=False)
+    merkle_root: bytes = field(repr=False)
+    elements: list[bytes] = field(repr=False)  # sorted, padding included
+    order: list[int] = field(repr=False)  # item index, or PADDING
+    signed_manifest: bytes = field(default=b"", repr=False)
 
 
 def _pack_indexes(values: list[int]) -> bytes:

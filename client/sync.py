@@ -80,9 +80,10 @@ class KindItems:
     """The distinct canonical items of one match kind, and who wrote them."""
 
     kind: str
-    messages: list[bytes] = field(default_factory=list)
-    rows: list[list[int]] = field(default_factory=list)  # item -> row ids
-    levels: list[str] = field(default_factory=list)
+    # Canonical identifiers: never in a repr.
+    messages: list[bytes] = field(default_factory=list, repr=False)
+    rows: list[list[int]] = field(default_factory=list, repr=False)
+    levels: list[str] = field(default_factory=list, repr=False)
     _index: dict[bytes, int] = field(default_factory=dict, repr=False)
 
     def add(self, message: bytes, level: str, row_id: int) -> None:
@@ -118,7 +119,7 @@ class PairState:
     """What this lab knows about one (kind, peer) in the current pass."""
 
     complete: bool = False
-    matched_items: set[int] = field(default_factory=set)
+    matched_items: set[int] = field(default_factory=set, repr=False)
     problem: str = ""
 
 
