@@ -58,7 +58,9 @@ class Crypto:
         self._cid = consortium_id
         self._lab = lab
         self._epoch = epoch
-        self.workers = max(1, workers or os.cpu_count() or 1)
+        if workers is not None and workers < 1:
+            raise ValueError("workers must be 1 or more")
+        self.workers = workers or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> Crypto:

@@ -45,6 +45,17 @@ def seconds(text: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def _epoch(text: str) -> str:
     from labmatch.wire import WireError, epoch_window
 
@@ -174,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
                       metavar="FILE")
     sync.add_argument("--strict", action="store_true",
                       help="abort on the first bad input row")
-    sync.add_argument("--workers", type=int, default=None, metavar="N",
+    sync.add_argument("--workers", type=positive_int, default=None,
+                      metavar="N",
                       help="processes for blinding and evaluation "
                            "(default: one per CPU)")
     sync.add_argument("-q", "--quiet", action="store_true",

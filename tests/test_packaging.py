@@ -60,3 +60,15 @@ class TestGeneratedCode:
             [sys.executable, str(REPO / "scripts" / "gen_proto.py"),
              "--check"], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
+
+
+class TestUsageErrors:
+    @pytest.mark.parametrize("workers", ["0", "-2", "many"])
+    def test_sync_bad_workers_usage_error(self, workers):
+        """`--workers` below one or not a number is a usage error (2)."""
+        exe = Path(sys.executable).parent / "labmatch"
+        result = subprocess.run(
+            [str(exe), "sync", "--lab", "x", "--input", "x", "--output",
+             "x", "--workers", workers], capture_output=True, text=True)
+        assert result.returncode == 2
+        assert "--workers" in result.stderr

@@ -62,3 +62,9 @@ class TestParallelCrypto:
         with crypto(2) as two:
             two.blind(KIND, MESSAGES, lambda d, n: seen.append((d, n)))
         assert seen[-1] == (len(MESSAGES), len(MESSAGES))
+
+
+def test_zero_workers_refused():
+    """Zero workers is an error, not a silent 'one per CPU'."""
+    with pytest.raises(ValueError):
+        crypto(0)
